@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+/**
+ * chainboot <command> [arguments] [--setting value …]
+ * Settings (--data-dir, --http-port …) apply to every command; see "chainboot help".
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ConfigError, configHelp, flagName, loadConfig, SETTINGS, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { serve } from './main.js';
+import { createAdmin, parseMac } from './admin.js';
+import { createEngine } from './render/engine.js';
+import { createBootService } from './boot/service.js';
+import { openDb } from './db/client.js';
+import { createStore } from './db/store.js';
+import { tokenHash } from './http/routes/api.js';
+import { shippedTemplatesDir } from './paths.js';
+import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
+import { profileToInput } from './boot/profile.js';
+import { TemplateError } from './render/engine.js';
+import { resolveBaseUrl } from './config.js';
+import { resolve } from 'node:path';
+
+const USAGE = `usage: chainboot <command> [arguments] [settings]
+
+commands:
+  serve                                   run the boot service (HTTP; TFTP and proxyDHCP when built in)
+  hosts list [--q TEXT] [--json]          list hosts
+  hosts show MAC                          one host as JSON
+  hosts add MAC [--hostname H] [--profile P] [--var K=V]… [--notes TEXT]
+  hosts set MAC [--hostname H|--hostname ''] [--profile P|--profile ''] [--var K=V]… [--unset-var K]… [--notes TEXT]
+  hosts rm MAC
+  profiles list [--json]
+  profiles show NAME
+  profiles add --json FILE|-              a profile as JSON (see README for fields per kind)
+  profiles add NAME --kind KIND [--kernel A] [--initrd A]… [--cmdline C] [--iso A] [--url U]
+               [--option K=V]… [--file NAME=TEMPLATE]… [--var K=V]… [--description D]
+  profiles set NAME --json FILE|-         replace a profile's definition
+  profiles rm NAME
+  templates list
+  templates show NAME [--version N]
+  templates save NAME FILE|- [--comment C]   save a new version (refused if it does not compile)
+  templates versions NAME
+  templates restore NAME VERSION          make an old version (0 = shipped) the newest
+  import FILE|-                           host-os.conf: "MAC, profile[, hostname]" per line; all or nothing
+  preview MAC [--file NAME] [--pxelinux]  what this host would get now
+  events [--mac MAC] [--limit N]          recent boot events
+  token --rotate                          make a new admin token (the old one stops working)
+
+settings (flag, environment, default; a JSON config file with --config FILE):
+${configHelp()}
+`;
+
+const SETTING_FLAGS = new Set([...SETTINGS.map((s) => flagName(s.key)), '--config']);
+
+/** Splits argv into setting flags (for loadConfig) and command arguments. */
+function splitArgs(argv: string[]): { settings: string[]; args: string[]; configFile?: string } {
+  const settings: string[] = [];
+  const args: string[] = [];
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    if (SETTING_FLAGS.has(name)) {
+      const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (value === undefined) throw new ConfigError([`${name} needs a value`]);
+      if (name === '--config') configFile = value;
+      else settings.push(`${name}=${value}`);
+    } else args.push(a);
+  }
+  return { settings, args, configFile };
+}
+
+/** Command options: --name value (repeatable), --flag. */
+function options(args: string[], booleans: string[] = []) {
+  const pos: string[] = [];
+  const opts = new Map<string, string[]>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a.startsWith('--') && a.length > 2) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      let value: string;
+      if (eq > 0) value = a.slice(eq + 1);
+      else if (booleans.includes(name)) value = 'true';
+      else if (i + 1 < args.length) value = args[++i]!;
+      else throw new InvalidInputError(`--${name} needs a value`);
+      opts.set(name, [...(opts.get(name) ?? []), value]);
+    } else pos.push(a);
+  }
+  return {
+    pos,
+    one: (n: string) => opts.get(n)?.at(-1),
+    all: (n: string) => opts.get(n) ?? [],
+    has: (n: string) => opts.has(n),
+  };
+}
+
+function kv(list: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new InvalidInputError(`${what} "${item}" must be NAME=VALUE`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function readInput(file: string): string {
+  return readFileSync(file === '-' ? 0 : file, 'utf8');
+}
+
+function print(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+function openAdmin(cfg: Config) {
+  const db = openDb(join(cfg.dataDir, 'chainboot.db'));
+  const store = createStore(db);
+  const engine = createEngine({ store, shippedDir: cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir) });
+  return { db, store, engine, admin: createAdmin({ store, engine }) };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const { settings, args, configFile } = splitArgs(rest);
+  const env = process.env;
+  const cfgPath = configFile ?? env.CHAINBOOT_CONFIG;
+  if (cfgPath && !existsSync(cfgPath)) throw new ConfigError([`config file ${cfgPath} does not exist`]);
+  const cfg = loadConfig({ argv: settings, env, file: cfgPath ? { path: cfgPath, text: readFileSync(cfgPath, 'utf8') } : undefined });
+
+  if (command === 'serve') {
+    if (args.length) throw new InvalidInputError(`serve takes no arguments (got ${args.join(' ')})`);
+    const log = createLogger(cfg.logLevel);
+    const running = await serve(cfg, log);
+    const stop = (sig: string) => {
+      log.info(`${sig}: shutting down`);
+      running.close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    return -1; // keep running
+  }
+
+  const { db, store, engine, admin } = openAdmin(cfg);
+  try {
+    const [sub, ...more] = args;
+    switch (command) {
+      case 'hosts': {
+        const o = options(more, ['json']);
+        if (sub === 'list') {
+          const r = store.listHosts({ q: o.one('q'), limit: 1000 });
+          if (o.has('json')) print(r);
+          else for (const h of r.hosts) process.stdout.write(`${h.mac}  ${(h.hostname ?? '-').padEnd(24)} ${(h.profile ?? '-').padEnd(20)} ${h.discovered ? 'discovered' : ''}\n`);
+          return 0;
+        }
+        const mac = o.pos[0];
+        if (!mac) throw new InvalidInputError(`hosts ${sub ?? ''}: MAC required`);
+        if (sub === 'show') return print(admin.getHost(mac)), 0;
+        if (sub === 'add') {
+          print(admin.addHost({ mac, hostname: o.one('hostname'), profile: o.one('profile'), variables: kv(o.all('var'), '--var'), notes: o.one('notes') }));
+          return 0;
+        }
+        if (sub === 'set') {
+          const current = admin.getHost(mac);
+          const patch: Record<string, unknown> = {};
+          if (o.has('hostname')) patch.hostname = o.one('hostname') || null;
+          if (o.has('profile')) patch.profile = o.one('profile') || null;
+          if (o.has('notes')) patch.notes = o.one('notes');
+          if (o.has('var') || o.has('unset-var')) {
+            const vars = { ...current.variables, ...kv(o.all('var'), '--var') };
+            for (const k of o.all('unset-var')) delete vars[k];
+            patch.variables = vars;
+          }
+          print(admin.updateHost(mac, patch));
+          return 0;
+        }
+        if (sub === 'rm') return admin.removeHost(mac), 0;
+        break;
+      }
+      case 'profiles': {
+        const o = options(more, ['json-out']);
+        if (sub === 'list') {
+          for (const p of store.listProfiles()) process.stdout.write(`${p.name.padEnd(28)} ${p.kind.padEnd(12)} ${p.description}\n`);
+          return 0;
+        }
+        const name = o.pos[0];
+        if (sub === 'show' && name) return print(profileToInput(admin.getProfile(name))), 0;
+        if (sub === 'rm' && name) return admin.removeProfile(name), 0;
+        if (sub === 'add' || sub === 'set') {
+          let input: Record<string, unknown>;
+          if (o.has('json')) input = JSON.parse(readInput(o.one('json')!)) as Record<string, unknown>;
+          else {
+            input = { name, kind: o.one('kind') };
+            if (o.has('description')) input.description = o.one('description');
+            if (o.has('kernel')) input.kernel = o.one('kernel');
+            if (o.has('initrd')) input.initrds = o.all('initrd');
+            if (o.has('cmdline')) input.cmdline = o.one('cmdline');
+            if (o.has('iso')) input.iso = o.one('iso');
+            if (o.has('url')) input.url = o.one('url');
+            if (o.has('template')) input.bootTemplate = o.one('template');
+            if (o.has('file')) input.files = kv(o.all('file'), '--file');
+            if (o.has('var')) input.variables = kv(o.all('var'), '--var');
+            for (const [k, v] of Object.entries(kv(o.all('option'), '--option'))) {
+              input[k] = k === 'entries' || k === 'inject' ? v.split(',') : /^\d+$/.test(v) ? Number(v) : v;
+            }
+          }
+          if (sub === 'add') print(profileToInput(admin.addProfile(input)));
+          else if (name) print(profileToInput(admin.replaceProfile(name, input)));
+          else throw new InvalidInputError('profiles set: NAME required');
+          return 0;
+        }
+        break;
+      }
+      case 'templates': {
+        const o = options(more);
+        if (sub === 'list') {
+          for (const t of admin.listTemplates()) process.stdout.write(`${t.name.padEnd(32)} ${t.target.padEnd(10)} ${t.source === 'saved' ? `saved v${t.version}` : 'shipped'}\n`);
+          return 0;
+        }
+        const name = o.pos[0];
+        if (!name) throw new InvalidInputError(`templates ${sub ?? ''}: NAME required`);
+        if (sub === 'show') {
+          const v = o.one('version');
+          process.stdout.write(v !== undefined ? admin.templateVersion(name, Number(v)).body : admin.getTemplate(name).body);
+          return 0;
+        }
+        if (sub === 'save') {
+          if (!o.pos[1]) throw new InvalidInputError('templates save: FILE (or -) required');
+          const v = admin.saveTemplate(name, readInput(o.pos[1]), o.one('comment') ?? '');
+          process.stdout.write(`saved ${v.name} version ${v.version}\n`);
+          return 0;
+        }
+        if (sub === 'versions') return print(admin.templateVersions(name)), 0;
+        if (sub === 'restore') {
+          if (!o.pos[1] || !/^\d+$/.test(o.pos[1])) throw new InvalidInputError('templates restore: VERSION (a number) required');
+          const v = admin.restoreTemplate(name, Number(o.pos[1]));
+          process.stdout.write(`restored: ${v.name} is now version ${v.version}\n`);
+          return 0;
+        }
+        break;
+      }
+      case 'import': {
+        if (!sub) throw new InvalidInputError('import: FILE (or -) required');
+        const r = admin.importHostOs(readInput(sub));
+        if (!r.ok) {
+          for (const p of r.problems) process.stderr.write(`${sub}:${p.line}: ${p.message}${p.text ? `  (${p.text.trim()})` : ''}\n`);
+          process.stderr.write(`import refused: ${r.problems.length} problem(s); nothing was imported\n`);
+          return 1;
+        }
+        process.stdout.write(`imported: ${r.added} added, ${r.updated} updated\n`);
+        return 0;
+      }
+      case 'preview': {
+        const o = options(args.slice(1), ['pxelinux']);
+        const mac = args[0] ?? '';
+        const boot = createBootService({ store, engine, baseUrl: resolveBaseUrl(cfg), defaultProfile: cfg.defaultProfile || undefined });
+        const req = { mac: parseMac(mac), client: {}, record: false };
+        const r = o.has('file') ? boot.file(req, o.one('file')!) : o.has('pxelinux') ? boot.pxelinux(req) : boot.script(req);
+        process.stdout.write(r.body);
+        return r.status === 200 ? 0 : 1;
+      }
+      case 'events': {
+        const o = options(args);
+        const mac = o.one('mac');
+        for (const e of store.listEvents({ mac: mac ? parseMac(mac) : undefined, limit: Number(o.one('limit') ?? 50) }).reverse()) {
+          process.stdout.write(`${new Date(e.at).toISOString()} ${(e.mac ?? '-').padEnd(17)} ${(e.clientIp ?? '-').padEnd(15)} ${e.kind.padEnd(8)} ${e.status} ${e.request} → ${e.result}\n`);
+        }
+        return 0;
+      }
+      case 'token': {
+        if (sub !== '--rotate' && !options(args, ['rotate']).has('rotate')) throw new InvalidInputError('token: use "token --rotate" to make a new admin token');
+        if (cfg.adminToken) throw new InvalidInputError('the admin token is set in the configuration (adminToken); change it there');
+        const token = randomBytes(24).toString('base64url');
+        store.setSetting('admin_token_sha256', tokenHash(token));
+        process.stdout.write(`${token}\n`);
+        return 0;
+      }
+    }
+    throw new InvalidInputError(`unknown command "${[command, sub].filter(Boolean).join(' ')}" (see "chainboot help")`);
+  } finally {
+    db.$client.close();
+  }
+}
+
+
+function isMain(): boolean {
+  const entry = process.argv[1] ?? '';
+  return entry.endsWith('/cli.js') || entry.endsWith('/cli.ts') || entry.endsWith('/chainboot');
+}
+
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof ConfigError || err instanceof InvalidInputError || err instanceof NotFoundError || err instanceof ConflictError || err instanceof TemplateError) {
+        process.stderr.write(`chainboot: ${err.message}\n`);
+        process.exitCode = 2;
+      } else if (err instanceof SyntaxError) {
+        process.stderr.write(`chainboot: bad JSON input: ${err.message}\n`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`chainboot: ${(err as Error)?.stack ?? String(err)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

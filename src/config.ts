@@ -1,0 +1,211 @@
+/**
+ * Configuration: one pure function from (argv, env, config file text) to a
+ * validated Config. Precedence: CLI flag > CHAINBOOT_<NAME> environment
+ * variable > config file (JSON) > default. Every problem is reported at once,
+ * naming the setting and how it can be given.
+ */
+import { networkInterfaces } from 'node:os';
+
+export type Switch = 'on' | 'off';
+
+export interface Config {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  /** Address clients use to reach this server; empty = detected at start. */
+  advertiseAddress: string;
+  /** Absolute http URL scripts are built from; empty = http://<advertise>:<httpPort> */
+  baseUrl: string;
+  adminToken: string;
+  assetRoot: string;
+  loaderRoot: string;
+  templateDir: string;
+  tftp: Switch;
+  tftpPort: number;
+  dhcp: Switch;
+  dhcpPort: number;
+  proxyDhcpPort: number;
+  /** Profile given to hosts without one (and to unknown MACs); empty = boot the local disk. */
+  defaultProfile: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+type Kind = 'string' | 'port' | 'switch' | 'loglevel';
+
+interface Setting {
+  key: keyof Config;
+  kind: Kind;
+  def: string | number;
+  help: string;
+}
+
+export const SETTINGS: Setting[] = [
+  { key: 'dataDir', kind: 'string', def: './data', help: 'directory for the SQLite database' },
+  { key: 'httpHost', kind: 'string', def: '0.0.0.0', help: 'address the HTTP server listens on' },
+  { key: 'httpPort', kind: 'port', def: 8080, help: 'HTTP port' },
+  { key: 'advertiseAddress', kind: 'string', def: '', help: 'IPv4 address clients reach this server on (default: first non-loopback interface)' },
+  { key: 'baseUrl', kind: 'string', def: '', help: 'absolute URL boot scripts point at (default: http://<advertise-address>:<http-port>)' },
+  { key: 'adminToken', kind: 'string', def: '', help: 'bearer token for /api (default: generated on first start and stored in the database)' },
+  { key: 'assetRoot', kind: 'string', def: './boot-assets', help: 'directory served under /assets' },
+  { key: 'loaderRoot', kind: 'string', def: './boot-assets/loaders', help: 'directory of loaders (undionly.kpxe, ipxe.efi …)' },
+  { key: 'templateDir', kind: 'string', def: './templates', help: 'directory of shipped templates' },
+  { key: 'tftp', kind: 'switch', def: 'on', help: 'TFTP server on|off' },
+  { key: 'tftpPort', kind: 'port', def: 69, help: 'TFTP port' },
+  { key: 'dhcp', kind: 'switch', def: 'on', help: 'proxyDHCP on|off' },
+  { key: 'dhcpPort', kind: 'port', def: 67, help: 'proxyDHCP port' },
+  { key: 'proxyDhcpPort', kind: 'port', def: 4011, help: 'PXE boot server port' },
+  { key: 'defaultProfile', kind: 'string', def: '', help: 'profile for hosts that have none (default: boot the local disk)' },
+  { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const flagName = (key: string) => '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+export const envName = (key: string) => 'CHAINBOOT_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super('invalid configuration:\n  ' + problems.join('\n  '));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  /** Flags after the subcommand, e.g. ['--http-port', '8081', '--dhcp=off']. */
+  argv?: string[];
+  env?: Record<string, string | undefined>;
+  /** Text of the config file (JSON), and its path for messages. */
+  file?: { path: string; text: string };
+}
+
+/** Splits --name=value / --name value pairs off argv; returns the rest untouched. */
+export function parseFlags(argv: string[]): { flags: Map<string, string>; rest: string[]; problems: string[] } {
+  const flags = new Map<string, string>();
+  const rest: string[] = [];
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      rest.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    if (eq > 0) flags.set(a.slice(0, eq), a.slice(eq + 1));
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) flags.set(a, argv[++i]!);
+    else problems.push(`${a} needs a value (${a}=VALUE)`);
+  }
+  return { flags, rest, problems };
+}
+
+export function loadConfig(src: ConfigSources): Config {
+  const env = src.env ?? {};
+  const problems: string[] = [];
+  const { flags, rest, problems: flagProblems } = parseFlags(src.argv ?? []);
+  problems.push(...flagProblems);
+  flags.delete('--config');
+  if (rest.length) problems.push(`unexpected argument(s): ${rest.join(' ')}`);
+
+  let file: Record<string, unknown> = {};
+  if (src.file) {
+    try {
+      const parsed: unknown = JSON.parse(src.file.text);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
+      file = parsed as Record<string, unknown>;
+    } catch (e) {
+      problems.push(`config file ${src.file.path}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const known = new Set(SETTINGS.map((s) => s.key as string));
+  for (const k of Object.keys(file)) {
+    const camel = k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!known.has(camel)) problems.push(`config file ${src.file!.path}: unknown setting "${k}"`);
+  }
+  for (const f of flags.keys()) {
+    if (!SETTINGS.some((s) => flagName(s.key) === f)) problems.push(`unknown flag ${f} (see --help)`);
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const flag = flagName(s.key);
+    const envKey = envName(s.key);
+    const kebab = flag.slice(2);
+    let raw: unknown;
+    let from: string;
+    if (flags.has(flag)) {
+      raw = flags.get(flag);
+      from = `flag ${flag}`;
+    } else if (env[envKey] !== undefined) {
+      raw = env[envKey];
+      from = `environment ${envKey}`;
+    } else if (file[s.key] !== undefined || file[kebab] !== undefined) {
+      raw = file[s.key] ?? file[kebab];
+      from = `config file setting "${s.key}"`;
+    } else {
+      out[s.key] = s.def;
+      continue;
+    }
+    const value = coerce(s, raw);
+    if (typeof value === 'object' && value !== null) problems.push(`${from}: ${value.problem}`);
+    else out[s.key] = value;
+  }
+
+  const cfg = out as unknown as Config;
+  if (cfg.baseUrl) {
+    try {
+      const u = new URL(cfg.baseUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`baseUrl ${JSON.stringify(cfg.baseUrl)} must be an http:// or https:// URL`);
+      if (/[\s$"'`\\]/.test(cfg.baseUrl)) problems.push('baseUrl must not contain whitespace, $, quotes or backslashes');
+      cfg.baseUrl = cfg.baseUrl.replace(/\/+$/, '');
+    } catch {
+      problems.push(`baseUrl ${JSON.stringify(cfg.baseUrl)} is not a URL (e.g. http://10.0.0.5:8080)`);
+    }
+  }
+  if (cfg.advertiseAddress && !/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.advertiseAddress)) {
+    problems.push(`advertiseAddress ${JSON.stringify(cfg.advertiseAddress)} must be an IPv4 address`);
+  }
+  if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}
+
+function coerce(s: Setting, raw: unknown): string | number | { problem: string } {
+  const shown = JSON.stringify(raw);
+  switch (s.kind) {
+    case 'port': {
+      const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 65535) return { problem: `${shown} is not a port number (0–65535)` };
+      return n;
+    }
+    case 'switch': {
+      const v = String(raw).toLowerCase();
+      if (['on', 'true', '1', 'yes'].includes(v)) return 'on';
+      if (['off', 'false', '0', 'no'].includes(v)) return 'off';
+      return { problem: `${shown} must be on or off` };
+    }
+    case 'loglevel': {
+      const v = String(raw).toLowerCase();
+      return LOG_LEVELS.includes(v) ? v : { problem: `${shown} must be one of ${LOG_LEVELS.join(', ')}` };
+    }
+    default:
+      if (typeof raw !== 'string') return { problem: `${shown} must be a string` };
+      return raw;
+  }
+}
+
+/** First non-internal IPv4 address, for the advertised base URL when none is configured. */
+export function detectAddress(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export function resolveBaseUrl(cfg: Config, detect: () => string = detectAddress): string {
+  if (cfg.baseUrl) return cfg.baseUrl;
+  const addr = cfg.advertiseAddress || detect();
+  return `http://${addr}:${cfg.httpPort}`;
+}
+
+export function configHelp(): string {
+  return SETTINGS.map((s) => `  ${flagName(s.key).padEnd(22)} ${envName(s.key).padEnd(30)} ${s.help} [${s.def === '' ? 'unset' : s.def}]`).join('\n');
+}

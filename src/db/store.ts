@@ -1,0 +1,273 @@
+/**
+ * All queries, over a db handed in. No module-level connection: tests open
+ * ':memory:' with the real migrations and pass it here.
+ */
+import { and, asc, desc, eq, like, lt, or, sql, count, max, inArray } from 'drizzle-orm';
+import type { Db } from './client.js';
+import { bootEvents, hosts, profiles, settings, templates, type Host, type NewBootEvent, type Profile, type TemplateVersion } from './schema.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { profileRow, type ProfileInput } from '../boot/profile.js';
+
+export interface HostInput {
+  mac: string;
+  hostname?: string | null;
+  profile?: string | null;
+  variables?: Record<string, string>;
+  notes?: string;
+}
+
+export interface HostView extends Host {
+  profile: string | null;
+}
+
+export interface ImportLine {
+  line: number;
+  mac: string;
+  profile: string;
+  hostname?: string;
+}
+
+export type Store = ReturnType<typeof createStore>;
+
+export function createStore(db: Db, now: () => number = Date.now) {
+  const hostByMac = db
+    .select()
+    .from(hosts)
+    .where(eq(hosts.mac, sql.placeholder('mac')))
+    .prepare();
+  const profileById = db
+    .select()
+    .from(profiles)
+    .where(eq(profiles.id, sql.placeholder('id')))
+    .prepare();
+  const profileByName = db
+    .select()
+    .from(profiles)
+    .where(eq(profiles.name, sql.placeholder('name')))
+    .prepare();
+  const latestTemplateStmt = db
+    .select()
+    .from(templates)
+    .where(eq(templates.name, sql.placeholder('name')))
+    .orderBy(desc(templates.version))
+    .limit(1)
+    .prepare();
+
+  function profileIdFor(name: string | null | undefined): number | null {
+    if (name === null || name === undefined || name === '') return null;
+    const p = profileByName.get({ name });
+    if (!p) throw new NotFoundError(`profile "${name}" does not exist`);
+    return p.id;
+  }
+
+  function view(h: Host): HostView {
+    const p = h.profileId === null ? undefined : profileById.get({ id: h.profileId });
+    return { ...h, profile: p?.name ?? null };
+  }
+
+  const store = {
+    db,
+
+    // ---- profiles -------------------------------------------------------
+    listProfiles(): Profile[] {
+      return db.select().from(profiles).orderBy(asc(profiles.name)).all();
+    },
+    getProfile(name: string): Profile | undefined {
+      return profileByName.get({ name });
+    },
+    getProfileById(id: number): Profile | undefined {
+      return profileById.get({ id });
+    },
+    createProfile(input: ProfileInput): Profile {
+      if (profileByName.get({ name: input.name })) throw new ConflictError(`profile "${input.name}" already exists`);
+      const t = now();
+      return db.insert(profiles).values({ ...profileRow(input), createdAt: t, updatedAt: t }).returning().get();
+    },
+    /** Replaces a profile's definition (renaming it when input.name differs). */
+    replaceProfile(name: string, input: ProfileInput): Profile {
+      const existing = profileByName.get({ name });
+      if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
+      if (input.name !== name && profileByName.get({ name: input.name })) throw new ConflictError(`profile "${input.name}" already exists`);
+      return db.update(profiles).set({ ...profileRow(input), updatedAt: now() }).where(eq(profiles.id, existing.id)).returning().get();
+    },
+    deleteProfile(name: string): void {
+      const existing = profileByName.get({ name });
+      if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
+      const used = db.select({ n: count() }).from(hosts).where(eq(hosts.profileId, existing.id)).get()!.n;
+      if (used > 0) throw new ConflictError(`profile "${name}" is used by ${used} host(s); move them to another profile first`);
+      const menus = db
+        .select()
+        .from(profiles)
+        .where(eq(profiles.kind, 'menu'))
+        .all()
+        .filter((m) => ((m.options.entries as string[] | undefined) ?? []).includes(name));
+      if (menus.length) throw new ConflictError(`profile "${name}" is an entry of menu(s) ${menus.map((m) => m.name).join(', ')}`);
+      db.delete(profiles).where(eq(profiles.id, existing.id)).run();
+    },
+
+    // ---- hosts ----------------------------------------------------------
+    getHost(mac: string): HostView | undefined {
+      const h = hostByMac.get({ mac });
+      return h && view(h);
+    },
+    /** The boot hot path: host and its profile, with no extra mapping. */
+    hostAndProfile(mac: string): { host: Host | undefined; profile: Profile | undefined } {
+      const host = hostByMac.get({ mac });
+      const profile = host && host.profileId !== null ? profileById.get({ id: host.profileId }) : undefined;
+      return { host, profile };
+    },
+    listHosts(opts: { q?: string; limit?: number; offset?: number } = {}): { total: number; hosts: HostView[] } {
+      const where = opts.q
+        ? or(like(hosts.mac, `%${opts.q.toLowerCase()}%`), like(hosts.hostname, `%${opts.q}%`), like(hosts.notes, `%${opts.q}%`))
+        : undefined;
+      const total = db.select({ n: count() }).from(hosts).where(where).get()!.n;
+      const rows = db
+        .select()
+        .from(hosts)
+        .where(where)
+        .orderBy(asc(hosts.mac))
+        .limit(opts.limit ?? 100)
+        .offset(opts.offset ?? 0)
+        .all();
+      return { total, hosts: rows.map(view) };
+    },
+    createHost(input: HostInput): HostView {
+      if (hostByMac.get({ mac: input.mac })) throw new ConflictError(`host ${input.mac} already exists`);
+      const t = now();
+      const row = db
+        .insert(hosts)
+        .values({
+          mac: input.mac,
+          hostname: input.hostname ?? null,
+          profileId: profileIdFor(input.profile),
+          variables: input.variables ?? {},
+          notes: input.notes ?? '',
+          createdAt: t,
+          updatedAt: t,
+        })
+        .returning()
+        .get();
+      return view(row);
+    },
+    /** Applies only the fields given; a discovered host becomes a managed one. */
+    updateHost(mac: string, patch: Omit<Partial<HostInput>, 'mac'>): HostView {
+      const existing = hostByMac.get({ mac });
+      if (!existing) throw new NotFoundError(`host ${mac} does not exist`);
+      const set: Partial<typeof hosts.$inferInsert> = { updatedAt: now(), discovered: false };
+      if (patch.hostname !== undefined) set.hostname = patch.hostname;
+      if (patch.profile !== undefined) set.profileId = profileIdFor(patch.profile);
+      if (patch.variables !== undefined) set.variables = patch.variables;
+      if (patch.notes !== undefined) set.notes = patch.notes;
+      return view(db.update(hosts).set(set).where(eq(hosts.id, existing.id)).returning().get());
+    },
+    deleteHost(mac: string): void {
+      const r = db.delete(hosts).where(eq(hosts.mac, mac)).run();
+      if (r.changes === 0) throw new NotFoundError(`host ${mac} does not exist`);
+    },
+    /** Registers a MAC seen for the first time; returns the existing row if another request won the race. */
+    discoverHost(mac: string, facts: Record<string, string>): Host {
+      const t = now();
+      db.insert(hosts)
+        .values({ mac, discovered: true, facts, firstSeen: t, lastSeen: t, createdAt: t, updatedAt: t })
+        .onConflictDoNothing()
+        .run();
+      return hostByMac.get({ mac })!;
+    },
+    /** Batched by the event log: last-seen time and reported facts of hosts that booted. */
+    markSeen(seen: Map<string, { at: number; facts?: Record<string, string> }>): void {
+      for (const [mac, s] of seen) {
+        const set: Partial<typeof hosts.$inferInsert> = { lastSeen: s.at };
+        if (s.facts && Object.keys(s.facts).length) set.facts = s.facts;
+        db.update(hosts)
+          .set({ ...set, firstSeen: sql`coalesce(${hosts.firstSeen}, ${s.at})` })
+          .where(eq(hosts.mac, mac))
+          .run();
+      }
+    },
+
+    /** All-or-nothing: either every line is applied or none (the caller validated the lines). */
+    importHosts(lines: ImportLine[]): { added: number; updated: number } {
+      return db.transaction(() => {
+        let added = 0;
+        let updated = 0;
+        for (const l of lines) {
+          if (hostByMac.get({ mac: l.mac })) {
+            store.updateHost(l.mac, { profile: l.profile, ...(l.hostname ? { hostname: l.hostname } : {}) });
+            updated++;
+          } else {
+            store.createHost({ mac: l.mac, profile: l.profile, hostname: l.hostname ?? null });
+            added++;
+          }
+        }
+        return { added, updated };
+      });
+    },
+
+    // ---- templates ------------------------------------------------------
+    latestTemplate(name: string): TemplateVersion | undefined {
+      return latestTemplateStmt.get({ name });
+    },
+    /** Names that have admin-saved versions, with the newest version number. */
+    savedTemplateNames(): { name: string; version: number; updatedAt: number }[] {
+      return db
+        .select({ name: templates.name, version: max(templates.version), updatedAt: max(templates.createdAt) })
+        .from(templates)
+        .groupBy(templates.name)
+        .orderBy(asc(templates.name))
+        .all()
+        .map((r) => ({ name: r.name, version: r.version ?? 0, updatedAt: r.updatedAt ?? 0 }));
+    },
+    templateVersions(name: string): Omit<TemplateVersion, 'body'>[] {
+      return db
+        .select({ id: templates.id, name: templates.name, version: templates.version, comment: templates.comment, createdAt: templates.createdAt })
+        .from(templates)
+        .where(eq(templates.name, name))
+        .orderBy(desc(templates.version))
+        .all();
+    },
+    templateVersion(name: string, version: number): TemplateVersion | undefined {
+      return db.select().from(templates).where(and(eq(templates.name, name), eq(templates.version, version))).get();
+    },
+    /** Every save is a new version; nothing is overwritten. */
+    saveTemplate(name: string, body: string, comment = ''): TemplateVersion {
+      return db.transaction(() => {
+        const last = latestTemplateStmt.get({ name });
+        return db
+          .insert(templates)
+          .values({ name, version: (last?.version ?? 0) + 1, body, comment, createdAt: now() })
+          .returning()
+          .get();
+      });
+    },
+
+    // ---- boot events ----------------------------------------------------
+    insertEvents(events: NewBootEvent[]): void {
+      if (events.length === 0) return;
+      db.transaction(() => {
+        for (let i = 0; i < events.length; i += 200) db.insert(bootEvents).values(events.slice(i, i + 200)).run();
+      });
+    },
+    listEvents(opts: { mac?: string; before?: number; limit?: number; kinds?: string[] } = {}) {
+      const conds = [];
+      if (opts.mac) conds.push(eq(bootEvents.mac, opts.mac));
+      if (opts.before) conds.push(lt(bootEvents.id, opts.before));
+      if (opts.kinds?.length) conds.push(inArray(bootEvents.kind, opts.kinds));
+      return db
+        .select()
+        .from(bootEvents)
+        .where(conds.length ? and(...conds) : undefined)
+        .orderBy(desc(bootEvents.id))
+        .limit(Math.min(opts.limit ?? 100, 1000))
+        .all();
+    },
+
+    // ---- settings -------------------------------------------------------
+    getSetting(key: string): string | undefined {
+      return db.select().from(settings).where(eq(settings.key, key)).get()?.value;
+    },
+    setSetting(key: string, value: string): void {
+      db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+    },
+  };
+  return store;
+}

@@ -1,0 +1,162 @@
+/**
+ * The admin JSON API under /api/v1. Bearer token required; every change goes
+ * through src/admin.ts, which validates all of it before writing any of it.
+ */
+import { Hono, type Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Admin } from '../../admin.js';
+import type { Store } from '../../db/store.js';
+import type { BootService } from '../../boot/service.js';
+import { normalizeMac } from '../../boot/mac.js';
+import { InvalidInputError } from '../../errors.js';
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.length > 1024 * 1024) throw new InvalidInputError('body is larger than 1 MiB');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InvalidInputError(`body must be JSON: ${(e as Error).message}`);
+  }
+}
+
+function intQuery(c: Context, name: string, def: number, min: number, max: number): number {
+  const v = c.req.query(name);
+  if (v === undefined || v === '') return def;
+  if (!/^\d+$/.test(v)) throw new InvalidInputError(`${name}: must be a whole number`);
+  const n = Number(v);
+  if (n < min || n > max) throw new InvalidInputError(`${name}: must be between ${min} and ${max}`);
+  return n;
+}
+
+/**
+ * Template names contain "/", so the routes under /templates/ are parsed by
+ * hand: <name>, <name>/versions, <name>/versions/<n>, <name>/versions/<n>/restore.
+ * A template name always ends in an extension, so "versions" cannot be one.
+ */
+function templatePath(tail: string): { name: string; version?: number; restore?: boolean; versions?: boolean } {
+  const m = /^(.+?)(?:\/(versions)(?:\/(\d+)(\/restore)?)?)?$/.exec(tail);
+  if (!m) throw new HTTPException(404, { message: 'not found' });
+  return { name: m[1]!, versions: !!m[2], version: m[3] !== undefined ? Number(m[3]) : undefined, restore: !!m[4] };
+}
+
+export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService; tokenSha256: () => string }): Hono {
+  const { admin, store, boot } = deps;
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const expected = Buffer.from(deps.tokenSha256(), 'hex');
+    const given = m ? Buffer.from(tokenHash(m[1]!), 'hex') : Buffer.alloc(expected.length);
+    if (!m || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      return c.json({ error: 'authentication required: send "Authorization: Bearer <admin token>"' }, 401, { 'WWW-Authenticate': 'Bearer realm="chainboot"' });
+    }
+    await next();
+  });
+
+  // ---- hosts --------------------------------------------------------------
+  app.get('/hosts', (c) => {
+    const q = c.req.query('q');
+    return c.json(store.listHosts({ q: q || undefined, limit: intQuery(c, 'limit', 100, 1, 1000), offset: intQuery(c, 'offset', 0, 0, 10_000_000) }));
+  });
+  app.post('/hosts', async (c) => c.json(admin.addHost(await jsonBody(c)), 201));
+  app.get('/hosts/:mac', (c) => c.json(admin.getHost(c.req.param('mac'))));
+  app.patch('/hosts/:mac', async (c) => c.json(admin.updateHost(c.req.param('mac'), await jsonBody(c))));
+  app.delete('/hosts/:mac', (c) => {
+    admin.removeHost(c.req.param('mac'));
+    return c.body(null, 204);
+  });
+
+  // ---- profiles -----------------------------------------------------------
+  app.get('/profiles', (c) => c.json(store.listProfiles()));
+  app.post('/profiles', async (c) => c.json(admin.addProfile(await jsonBody(c)), 201));
+  app.get('/profiles/:name', (c) => c.json(admin.getProfile(c.req.param('name'))));
+  app.put('/profiles/:name', async (c) => c.json(admin.replaceProfile(c.req.param('name'), await jsonBody(c))));
+  app.patch('/profiles/:name', async (c) => c.json(admin.patchProfile(c.req.param('name'), await jsonBody(c))));
+  app.delete('/profiles/:name', (c) => {
+    admin.removeProfile(c.req.param('name'));
+    return c.body(null, 204);
+  });
+
+  // ---- templates ----------------------------------------------------------
+  app.get('/templates', (c) => c.json(admin.listTemplates()));
+  app.get('/templates/*', (c) => {
+    const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
+    if (p.restore) throw new HTTPException(405, { message: 'use POST to restore' });
+    if (p.version !== undefined) return c.json(admin.templateVersion(p.name, p.version));
+    if (p.versions) return c.json(admin.templateVersions(p.name));
+    return c.json(admin.getTemplate(p.name));
+  });
+  app.put('/templates/*', async (c) => {
+    const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
+    if (p.versions) throw new HTTPException(405, { message: 'PUT the template itself, not its versions' });
+    const type = c.req.header('content-type') ?? '';
+    let body: unknown;
+    let comment: unknown = '';
+    if (type.startsWith('application/json')) {
+      const j = (await jsonBody(c)) as { body?: unknown; comment?: unknown } | null;
+      body = j?.body;
+      comment = j?.comment ?? '';
+    } else {
+      body = await c.req.text();
+      comment = c.req.query('comment') ?? '';
+    }
+    const v = admin.saveTemplate(p.name, body, comment);
+    return c.json({ name: v.name, version: v.version, createdAt: v.createdAt, comment: v.comment }, 201);
+  });
+  app.post('/templates/*', (c) => {
+    const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
+    if (!p.restore || p.version === undefined) throw new HTTPException(404, { message: 'not found (restore is POST …/versions/<n>/restore)' });
+    const v = admin.restoreTemplate(p.name, p.version);
+    return c.json({ name: v.name, version: v.version, comment: v.comment }, 201);
+  });
+
+  // ---- boot events ------------------------------------------------------------
+  app.get('/events', (c) => {
+    const macText = c.req.query('mac');
+    const mac = macText ? normalizeMac(macText) : undefined;
+    if (macText && !mac) throw new InvalidInputError('mac: not a MAC address');
+    const kind = c.req.query('kind');
+    return c.json(
+      store.listEvents({
+        mac: mac ?? undefined,
+        before: intQuery(c, 'before', 0, 0, Number.MAX_SAFE_INTEGER) || undefined,
+        limit: intQuery(c, 'limit', 100, 1, 1000),
+        kinds: kind ? kind.split(',') : undefined,
+      }),
+    );
+  });
+
+  // ---- preview: exactly what a MAC would get now, without recording it ----
+  app.get('/preview', (c) => {
+    const mac = normalizeMac(c.req.query('mac') ?? '');
+    if (!mac) throw new InvalidInputError('mac: required, a MAC address');
+    const file = c.req.query('file');
+    const kind = c.req.query('kind') ?? (file ? 'file' : 'ipxe');
+    const choice = c.req.query('choice') || undefined;
+    const req = { mac, client: {}, choice, record: false };
+    let r;
+    if (kind === 'ipxe') r = boot.script(req);
+    else if (kind === 'pxelinux') r = boot.pxelinux(req);
+    else if (kind === 'file' && file) r = boot.file(req, file);
+    else throw new InvalidInputError('kind: one of ipxe, pxelinux, file (with file=<name>)');
+    return c.json({ mac, kind, status: r.status, contentType: r.contentType, template: r.template ?? null, summary: r.summary, body: r.body });
+  });
+
+  // ---- import host-os.conf --------------------------------------------------
+  app.post('/import', async (c) => {
+    const text = await c.req.text();
+    if (text.length > 16 * 1024 * 1024) throw new InvalidInputError('body is larger than 16 MiB');
+    const r = admin.importHostOs(text);
+    if (!r.ok) return c.json({ error: `import refused: ${r.problems.length} line(s) could not be taken, nothing was imported`, problems: r.problems }, 400);
+    return c.json({ added: r.added, updated: r.updated });
+  });
+
+  return app;
+}

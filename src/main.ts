@@ -1,0 +1,98 @@
+/**
+ * Wiring: config → db → services → listeners; closes everything on SIGTERM/SIGINT.
+ */
+import { serve as serveHttp, type ServerType } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import { resolveBaseUrl } from './config.js';
+import { openDb, type Db } from './db/client.js';
+import { createStore, type Store } from './db/store.js';
+import { createEngine } from './render/engine.js';
+import { createBootService } from './boot/service.js';
+import { createEventLog, type EventLog } from './boot/events.js';
+import { createAdmin } from './admin.js';
+import { createApp } from './http/app.js';
+import { tokenHash } from './http/routes/api.js';
+import { loaderReport } from './boot/loaders.js';
+import { explainBindError } from './net/bind.js';
+import { shippedTemplatesDir } from './paths.js';
+import type { Logger } from './log.js';
+import { resolve } from 'node:path';
+
+export interface Services {
+  db: Db;
+  store: Store;
+  events: EventLog;
+  app: ReturnType<typeof createApp>;
+  baseUrl: string;
+}
+
+/** The admin token's hash; a token is generated (and shown once) on first start. */
+export function ensureAdminToken(store: Store, cfg: Config, log: Logger): string {
+  if (cfg.adminToken) return tokenHash(cfg.adminToken);
+  const stored = store.getSetting('admin_token_sha256');
+  if (stored) return stored;
+  const token = randomBytes(24).toString('base64url');
+  const hash = tokenHash(token);
+  store.setSetting('admin_token_sha256', hash);
+  // Shown once, on stderr, and never stored in clear: keep it now.
+  process.stderr.write(`\nchainboot: generated an admin token for /api (shown only this once):\n\n    ${token}\n\nUse it as "Authorization: Bearer ${token}". Rotate with "chainboot token --rotate".\n\n`);
+  log.warn('generated a new admin token (printed above, stored only as a hash)');
+  return hash;
+}
+
+export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string; baseUrl?: string } = {}): Services {
+  const db = openDb(opts.dbFile ?? join(cfg.dataDir, 'chainboot.db'));
+  const store = createStore(db);
+  const baseUrl = opts.baseUrl ?? resolveBaseUrl(cfg);
+  const templateDir = cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir);
+  const engine = createEngine({ store, shippedDir: templateDir });
+  const events = createEventLog({ store, onError: (err) => log.error({ err }, 'writing boot events failed') });
+  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined });
+  const admin = createAdmin({ store, engine });
+  let hash = ensureAdminToken(store, cfg, log);
+  const app = createApp({
+    boot,
+    admin,
+    store,
+    log,
+    assetRoot: cfg.assetRoot,
+    loaderRoot: cfg.loaderRoot,
+    tokenSha256: () => (cfg.adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
+  });
+  if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
+  return { db, store, events, app, baseUrl };
+}
+
+export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Promise<void>; port: number }> {
+  const s = buildServices(cfg, log);
+  for (const l of loaderReport(cfg.loaderRoot)) {
+    if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
+    else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: install ${l.provider}`);
+  }
+
+  const server: ServerType = await new Promise((ok, fail) => {
+    const srv = serveHttp({ fetch: s.app.fetch, hostname: cfg.httpHost, port: cfg.httpPort }, () => ok(srv));
+    srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
+  log.info({ baseUrl: s.baseUrl, port }, `HTTP listening on ${cfg.httpHost}:${port}; iPXE clients start at ${s.baseUrl}/boot.ipxe`);
+  // TFTP and proxyDHCP listeners are not part of this build yet; say so rather than pretend.
+  if (cfg.tftp === 'on') log.info('TFTP server: not in this build yet (boot loaders must come from another TFTP server for now)');
+  if (cfg.dhcp === 'on') log.info('proxyDHCP: not in this build yet (point your DHCP server\'s boot file at the loaders and boot.ipxe)');
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= new Promise<void>((done) => {
+      server.close(() => {
+        s.events.flush();
+        s.db.$client.close();
+        done();
+      });
+      // Idle keep-alive connections would hold close() open.
+      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    }));
+  return { close, port };
+}

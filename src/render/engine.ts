@@ -1,0 +1,192 @@
+/**
+ * Template engine: eta, one instance per target language, each with that
+ * language's escape function on `<%= %>`. Templates are found by name: the
+ * newest admin-saved version in the database first, then the shipped file
+ * templates/<name>.eta. Compiled functions are cached by name and version.
+ */
+import { Eta, type TemplateFunction } from 'eta';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { ESCAPERS, targetFor, type Target } from './escape.js';
+import type { Store } from '../db/store.js';
+
+export interface ResolvedTemplate {
+  name: string;
+  body: string;
+  source: 'saved' | 'shipped';
+  /** Saved version number; 0 for the shipped file. */
+  version: number;
+}
+
+export class TemplateError extends Error {
+  override name = 'TemplateError';
+  constructor(
+    message: string,
+    readonly template: string,
+    readonly line?: number,
+  ) {
+    super(message);
+  }
+}
+
+export class TemplateNotFoundError extends Error {
+  override name = 'TemplateNotFoundError';
+}
+
+export interface EngineDeps {
+  store: Pick<Store, 'latestTemplate'>;
+  shippedDir: string;
+}
+
+function makeEta(target: Target, debug: boolean): Eta {
+  return new Eta({
+    autoEscape: true,
+    escapeFunction: ESCAPERS[target],
+    // Scripts are whitespace-sensitive: keep the newline after a tag unless
+    // the template trims it explicitly with -%>.
+    autoTrim: [false, 'nl'],
+    cache: false,
+    debug,
+    useWith: false,
+    varName: 'it',
+  });
+}
+
+export type Engine = ReturnType<typeof createEngine>;
+
+export function createEngine(deps: EngineDeps) {
+  const etas = new Map<string, Eta>();
+  const eta = (target: Target, debug = false) => {
+    const key = target + (debug ? ':debug' : '');
+    let e = etas.get(key);
+    if (!e) etas.set(key, (e = makeEta(target, debug)));
+    return e;
+  };
+  const shipped = new Map<string, string | null>();
+  const compiled = new Map<string, { key: string; fn: TemplateFunction }>();
+
+  function shippedBody(name: string): string | null {
+    if (shipped.has(name)) return shipped.get(name)!;
+    let body: string | null = null;
+    try {
+      body = readFileSync(join(deps.shippedDir, name + '.eta'), 'utf8');
+    } catch {
+      body = null;
+    }
+    shipped.set(name, body);
+    return body;
+  }
+
+  function resolve(name: string): ResolvedTemplate {
+    const saved = deps.store.latestTemplate(name);
+    if (saved) return { name, body: saved.body, source: 'saved', version: saved.version };
+    const body = shippedBody(name);
+    if (body === null) throw new TemplateNotFoundError(`template "${name}" does not exist (neither saved nor shipped)`);
+    return { name, body, source: 'shipped', version: 0 };
+  }
+
+  /** Compiles without running: syntax errors come back with their line. */
+  function check(name: string, body: string): void {
+    try {
+      eta(targetFor(name), true).compile(body);
+    } catch (e) {
+      throw asTemplateError(e, name);
+    }
+  }
+
+  function renderResolved(t: ResolvedTemplate, data: object, opts: { debug?: boolean } = {}): string {
+    const target = targetFor(t.name);
+    const e = eta(target, !!opts.debug);
+    let fn: TemplateFunction;
+    if (opts.debug) {
+      try {
+        fn = e.compile(t.body);
+      } catch (err) {
+        throw asTemplateError(err, t.name);
+      }
+    } else {
+      const key = `${t.source}:${t.version}`;
+      const hit = compiled.get(t.name);
+      if (hit && hit.key === key) fn = hit.fn;
+      else {
+        try {
+          fn = e.compile(t.body);
+        } catch (err) {
+          throw asTemplateError(err, t.name);
+        }
+        compiled.set(t.name, { key, fn });
+      }
+    }
+    let out: string;
+    try {
+      out = e.render(fn, data);
+    } catch (err) {
+      throw asTemplateError(err, t.name);
+    }
+    // cmd.exe misparses labels and GOTO in files with bare LF line ends.
+    if (target === 'batch') out = out.replace(/\r?\n/g, '\r\n');
+    return out;
+  }
+
+  return {
+    resolve,
+    check,
+    render(name: string, data: object, opts: { debug?: boolean } = {}): string {
+      return renderResolved(resolve(name), data, opts);
+    },
+    renderBody(name: string, body: string, data: object): string {
+      return renderResolved({ name, body, source: 'saved', version: -1 }, data, { debug: true });
+    },
+    /** Renders a short inline template (a profile's kernel command line) in a target language. */
+    renderInline(target: Target, body: string, data: object): string {
+      if (!body.includes('<%')) return body;
+      const key = `inline:${target}:${body}`;
+      let hit = compiled.get(key);
+      if (!hit) {
+        try {
+          hit = { key, fn: eta(target).compile(body) };
+        } catch (err) {
+          throw asTemplateError(err, 'profile cmdline');
+        }
+        if (compiled.size < 10_000) compiled.set(key, hit);
+      }
+      try {
+        return eta(target).render(hit.fn, data);
+      } catch (err) {
+        throw asTemplateError(err, 'profile cmdline');
+      }
+    },
+    /** Shipped template names (from templates/), for listings. */
+    shippedNames(): string[] {
+      const out: string[] = [];
+      const walk = (dir: string) => {
+        let entries: string[];
+        try {
+          entries = readdirSync(dir);
+        } catch {
+          return;
+        }
+        for (const f of entries) {
+          const p = join(dir, f);
+          if (statSync(p).isDirectory()) walk(p);
+          else if (f.endsWith('.eta')) out.push(relative(deps.shippedDir, p).split(sep).join('/').slice(0, -4));
+        }
+      };
+      walk(deps.shippedDir);
+      return out.sort();
+    },
+    shippedBody,
+  };
+}
+
+function asTemplateError(err: unknown, name: string): TemplateError {
+  if (err instanceof TemplateError) return err;
+  const e = err as Error;
+  const msg = e?.message ?? String(err);
+  const m = /line (\d+)/i.exec(msg);
+  // An UnsafeValueError is reported as it is: it names the value and the reason.
+  const cause = (e as { cause?: Error })?.cause;
+  const unsafe = e?.name === 'UnsafeValueError' ? e : cause?.name === 'UnsafeValueError' ? cause : undefined;
+  const text = unsafe ? unsafe.message : msg;
+  return new TemplateError(`template ${name}: ${text}`, name, m ? Number(m[1]) : undefined);
+}
