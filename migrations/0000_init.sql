@@ -19,6 +19,7 @@ CREATE TABLE `hosts` (
 	`profile_id` integer,
 	`variables` text DEFAULT '{}' NOT NULL,
 	`notes` text DEFAULT '' NOT NULL,
+	`dhcp_mode` text DEFAULT 'follow' NOT NULL,
 	`discovered` integer DEFAULT false NOT NULL,
 	`facts` text DEFAULT '{}' NOT NULL,
 	`first_seen` integer,

@@ -19,6 +19,7 @@ const hostFields = {
   profile: z.union([profileNameSchema, z.literal('')]).nullable().optional(),
   variables: variablesSchema.optional(),
   notes: notesSchema.optional(),
+  dhcpMode: z.enum(['follow', 'loader', 'ignore']).optional(),
 };
 export const hostCreateSchema = z.object({ mac: macSchema, ...hostFields }).strict();
 export const hostPatchSchema = z.object(hostFields).strict();
@@ -70,7 +71,7 @@ export function createAdmin(deps: { store: Store; engine: Engine }) {
   return {
     addHost(input: unknown) {
       const h = parse(hostCreateSchema, input, 'host');
-      return store.createHost({ mac: h.mac, hostname: h.hostname ?? null, profile: h.profile || null, variables: h.variables, notes: h.notes });
+      return store.createHost({ mac: h.mac, hostname: h.hostname ?? null, profile: h.profile || null, variables: h.variables, notes: h.notes, dhcpMode: h.dhcpMode });
     },
     updateHost(macText: string, input: unknown) {
       const mac = parseMac(macText);

@@ -33,6 +33,12 @@ export const hosts = sqliteTable(
     profileId: integer('profile_id').references(() => profiles.id, { onDelete: 'restrict' }),
     variables: text('variables', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
     notes: text('notes').notNull().default(''),
+    /**
+     * How proxyDHCP treats this host: follow (loader, then HTTP per its profile),
+     * loader (always hand out the loader, never the HTTP loop-break),
+     * ignore (not managed by chainboot: never answered).
+     */
+    dhcpMode: text('dhcp_mode', { enum: ['follow', 'loader', 'ignore'] }).notNull().default('follow'),
     /** Registered by its first boot rather than by an admin. */
     discovered: integer('discovered', { mode: 'boolean' }).notNull().default(false),
     /** What the client last said about itself (from iPXE's settings); untrusted. */

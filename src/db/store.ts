@@ -14,6 +14,7 @@ export interface HostInput {
   profile?: string | null;
   variables?: Record<string, string>;
   notes?: string;
+  dhcpMode?: 'follow' | 'loader' | 'ignore';
 }
 
 export interface HostView extends Host {
@@ -142,6 +143,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
           profileId: profileIdFor(input.profile),
           variables: input.variables ?? {},
           notes: input.notes ?? '',
+          dhcpMode: input.dhcpMode ?? 'follow',
           createdAt: t,
           updatedAt: t,
         })
@@ -158,6 +160,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
       if (patch.profile !== undefined) set.profileId = profileIdFor(patch.profile);
       if (patch.variables !== undefined) set.variables = patch.variables;
       if (patch.notes !== undefined) set.notes = patch.notes;
+      if (patch.dhcpMode !== undefined) set.dhcpMode = patch.dhcpMode;
       return view(db.update(hosts).set(set).where(eq(hosts.id, existing.id)).returning().get());
     },
     deleteHost(mac: string): void {
