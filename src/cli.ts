@@ -28,8 +28,8 @@ commands:
   serve                                   run the boot service (HTTP; TFTP and proxyDHCP when built in)
   hosts list [--q TEXT] [--json]          list hosts
   hosts show MAC                          one host as JSON
-  hosts add MAC [--hostname H] [--profile P] [--var K=V]… [--notes TEXT]
-  hosts set MAC [--hostname H|--hostname ''] [--profile P|--profile ''] [--var K=V]… [--unset-var K]… [--notes TEXT]
+  hosts add MAC [--hostname H] [--profile P] [--var K=V]… [--notes TEXT] [--dhcp-mode follow|loader|ignore]
+  hosts set MAC [--hostname H|--hostname ''] [--profile P|--profile ''] [--var K=V]… [--unset-var K]… [--notes TEXT] [--dhcp-mode M]
   hosts rm MAC
   profiles list [--json]
   profiles show NAME
@@ -163,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!mac) throw new InvalidInputError(`hosts ${sub ?? ''}: MAC required`);
         if (sub === 'show') return print(admin.getHost(mac)), 0;
         if (sub === 'add') {
-          print(admin.addHost({ mac, hostname: o.one('hostname'), profile: o.one('profile'), variables: kv(o.all('var'), '--var'), notes: o.one('notes') }));
+          print(admin.addHost({ mac, hostname: o.one('hostname'), profile: o.one('profile'), variables: kv(o.all('var'), '--var'), notes: o.one('notes'), dhcpMode: o.one('dhcp-mode') }));
           return 0;
         }
         if (sub === 'set') {
@@ -172,6 +172,7 @@ export async function main(argv: string[]): Promise<number> {
           if (o.has('hostname')) patch.hostname = o.one('hostname') || null;
           if (o.has('profile')) patch.profile = o.one('profile') || null;
           if (o.has('notes')) patch.notes = o.one('notes');
+          if (o.has('dhcp-mode')) patch.dhcpMode = o.one('dhcp-mode');
           if (o.has('var') || o.has('unset-var')) {
             const vars = { ...current.variables, ...kv(o.all('var'), '--var') };
             for (const k of o.all('unset-var')) delete vars[k];

@@ -56,6 +56,7 @@ export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string;
     boot,
     admin,
     store,
+    events,
     log,
     assetRoot: cfg.assetRoot,
     loaderRoot: cfg.loaderRoot,

@@ -12,6 +12,7 @@ import { apiRoutes } from './routes/api.js';
 import type { BootService } from '../boot/service.js';
 import type { Admin } from '../admin.js';
 import type { Store } from '../db/store.js';
+import type { EventLog } from '../boot/events.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { describeZodError } from '../validate.js';
 
@@ -19,6 +20,7 @@ export interface AppDeps {
   boot: BootService;
   admin: Admin;
   store: Store;
+  events?: EventLog;
   log: Logger;
   assetRoot: string;
   loaderRoot: string;
@@ -32,7 +34,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', bootRoutes(deps.boot));
   app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot }));
-  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, tokenSha256: deps.tokenSha256 }));
+  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256 }));
 
   app.notFound((c) => c.text('not found\n', 404));
   app.onError((err, c) => {

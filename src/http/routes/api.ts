@@ -10,6 +10,7 @@ import type { Store } from '../../db/store.js';
 import type { BootService } from '../../boot/service.js';
 import { normalizeMac } from '../../boot/mac.js';
 import { InvalidInputError } from '../../errors.js';
+import type { EventLog } from '../../boot/events.js';
 
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -45,8 +46,10 @@ function templatePath(tail: string): { name: string; version?: number; restore?:
   return { name: m[1]!, versions: !!m[2], version: m[3] !== undefined ? Number(m[3]) : undefined, restore: !!m[4] };
 }
 
-export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService; tokenSha256: () => string }): Hono {
+export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService; events?: EventLog; tokenSha256: () => string }): Hono {
   const { admin, store, boot } = deps;
+  // Reads of events and last-seen times first write what is still batched in memory.
+  const fresh = () => deps.events?.flush();
   const app = new Hono();
 
   app.use('*', async (c, next) => {
@@ -62,11 +65,15 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
 
   // ---- hosts --------------------------------------------------------------
   app.get('/hosts', (c) => {
+    fresh();
     const q = c.req.query('q');
     return c.json(store.listHosts({ q: q || undefined, limit: intQuery(c, 'limit', 100, 1, 1000), offset: intQuery(c, 'offset', 0, 0, 10_000_000) }));
   });
   app.post('/hosts', async (c) => c.json(admin.addHost(await jsonBody(c)), 201));
-  app.get('/hosts/:mac', (c) => c.json(admin.getHost(c.req.param('mac'))));
+  app.get('/hosts/:mac', (c) => {
+    fresh();
+    return c.json(admin.getHost(c.req.param('mac')));
+  });
   app.patch('/hosts/:mac', async (c) => c.json(admin.updateHost(c.req.param('mac'), await jsonBody(c))));
   app.delete('/hosts/:mac', (c) => {
     admin.removeHost(c.req.param('mac'));
@@ -119,6 +126,7 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
 
   // ---- boot events ------------------------------------------------------------
   app.get('/events', (c) => {
+    fresh();
     const macText = c.req.query('mac');
     const mac = macText ? normalizeMac(macText) : undefined;
     if (macText && !mac) throw new InvalidInputError('mac: not a MAC address');

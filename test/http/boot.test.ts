@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeStack } from '../helpers/services.js';
+import { profileInputSchema } from '../../src/boot/profile.js';
+
+describe('GET /ipxe', () => {
+  it('registers an unknown MAC as discovered and boots it locally', async () => {
+    const { app, store, events } = makeStack();
+    const res = await app.request('/ipxe?mac=08-00-27-AA-BB-CC&uuid=1234&serial=ABC%0Aecho');
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body.startsWith('#!ipxe\n')).toBe(true);
+    expect(body).toMatch(/^exit/m);
+    const host = store.getHost('08:00:27:aa:bb:cc');
+    expect(host).toMatchObject({ discovered: true, profile: null });
+    events.flush();
+    // The control character in the reported serial is dropped at the door.
+    expect(store.getHost('08:00:27:aa:bb:cc')!.facts).toEqual({ uuid: '1234', serial: 'ABCecho' });
+  });
+
+  it('gives unknown hosts the configured default profile', async () => {
+    const { app, store } = makeStack({ defaultProfile: 'inventory' });
+    store.createProfile(profileInputSchema.parse({ name: 'inventory', kind: 'chain', url: 'http://10.0.0.9/inventory.ipxe' }));
+    const body = await (await app.request('/ipxe?mac=080027aabbcc')).text();
+    expect(body).toContain('http://10.0.0.9/inventory.ipxe');
+  });
+
+  it.each(['08:00:27:4d:4d:aa', '08-00-27-4D-4D-AA', '0800274d4daa', '0800.274d.4daa'])('accepts the MAC form %s', async (mac) => {
+    const { app, store } = makeStack();
+    store.createProfile(profileInputSchema.parse({ name: 'p', kind: 'chain', url: 'http://10.0.0.9/x.ipxe' }));
+    store.createHost({ mac: '08:00:27:4d:4d:aa', profile: 'p' });
+    expect(await (await app.request(`/ipxe?mac=${encodeURIComponent(mac)}`)).text()).toContain('http://10.0.0.9/x.ipxe');
+  });
+
+  it('answers a bad MAC with 400 so the entry script falls through', async () => {
+    const { app } = makeStack();
+    const res = await app.request('/ipxe?mac=%0Achain%20http://evil');
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('"mac" must be a MAC address');
+  });
+
+  it('answers 500 with the reason when a template cannot render, and records it', async () => {
+    const { app, store, admin, events } = makeStack();
+    admin.saveTemplate('ipxe/local.ipxe', '#!ipxe\n<%= it.nothing.here %>\n');
+    store.createHost({ mac: '08:00:27:4d:4d:aa' });
+    const res = await app.request('/ipxe?mac=08:00:27:4d:4d:aa');
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain('template ipxe/local.ipxe');
+    events.flush();
+    expect(store.listEvents({ mac: '08:00:27:4d:4d:aa' })[0]).toMatchObject({ status: 500, kind: 'script' });
+  });
+
+  it('only honours a menu choice that is on the host\'s menu', async () => {
+    const { app, store } = makeStack();
+    for (const name of ['a', 'b', 'secret']) store.createProfile(profileInputSchema.parse({ name, kind: 'chain', url: `http://10.0.0.9/${name}.ipxe` }));
+    store.createProfile(profileInputSchema.parse({ name: 'm', kind: 'menu', entries: ['a', 'b'] }));
+    store.createHost({ mac: '08:00:27:4d:4d:aa', profile: 'm' });
+    expect(await (await app.request('/ipxe?mac=08:00:27:4d:4d:aa&choice=b')).text()).toContain('http://10.0.0.9/b.ipxe');
+    const sneaky = await (await app.request('/ipxe?mac=08:00:27:4d:4d:aa&choice=secret')).text();
+    expect(sneaky).not.toContain('secret.ipxe');
+    expect(sneaky).toMatch(/^menu /m);
+  });
+});
+
+describe('GET /pxelinux.cfg/…', () => {
+  it('answers 01-<mac> and default, 404 for the other names pxelinux tries', async () => {
+    const { app, store } = makeStack();
+    store.createProfile(profileInputSchema.parse({ name: 'winpe-iso', kind: 'memdisk-iso', iso: 'winpe/winpe.iso' }));
+    store.createHost({ mac: '08:00:27:4d:4d:aa', profile: 'winpe-iso' });
+    const res = await app.request('/pxelinux.cfg/01-08-00-27-4d-4d-aa');
+    expect(res.status).toBe(200);
+    const cfg = await res.text();
+    expect(cfg).toContain('http://10.0.0.5:8080/loaders/memdisk');
+    expect(cfg).toContain('http://10.0.0.5:8080/assets/winpe/winpe.iso');
+    expect((await app.request('/pxelinux.cfg/default')).status).toBe(200);
+    expect((await app.request('/pxelinux.cfg/C0A80001')).status).toBe(404);
+  });
+});
+
+describe('GET /hosts/<mac>/<file>', () => {
+  it('renders per-host files and 404s unknown hosts and files', async () => {
+    const { app, store } = makeStack();
+    store.createHost({ mac: '08:00:27:4d:4d:aa', hostname: 'web01' });
+    const ks = await app.request('/hosts/08-00-27-4d-4d-aa/ks.cfg');
+    expect(ks.status).toBe(200);
+    expect(await ks.text()).toContain('web01');
+    expect((await app.request('/hosts/08-00-27-4d-4d-ab/ks.cfg')).status).toBe(404);
+    const nofile = await app.request('/hosts/08-00-27-4d-4d-aa/shadow');
+    expect(nofile.status).toBe(404);
+    expect((await app.request('/hosts/08-00-27-4d-4d-aa/..%2f..%2fetc%2fpasswd')).status).toBe(400);
+  });
+
+  it('serves unattend.xml as XML', async () => {
+    const { app, store } = makeStack();
+    store.createHost({ mac: '08:00:27:4d:4d:aa', hostname: 'win01' });
+    const res = await app.request('/hosts/08:00:27:4d:4d:aa/unattend.xml');
+    expect(res.headers.get('content-type')).toContain('application/xml');
+  });
+});
+
+describe('static files', () => {
+  function root() {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-assets-'));
+    mkdirSync(join(dir, 'assets', 'debian12'), { recursive: true });
+    writeFileSync(join(dir, 'assets', 'debian12', 'linux'), 'KERNEL');
+    writeFileSync(join(dir, 'assets', '.hidden'), 'secret');
+    writeFileSync(join(dir, 'outside.txt'), 'outside');
+    symlinkSync(join(dir, 'outside.txt'), join(dir, 'assets', 'escape'));
+    return dir;
+  }
+
+  it('streams a file under the asset root', async () => {
+    const dir = root();
+    const { app } = makeStack({ assetRoot: join(dir, 'assets') });
+    const res = await app.request('/assets/debian12/linux');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('6');
+    expect(await res.text()).toBe('KERNEL');
+    const head = await app.request('/assets/debian12/linux', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
+  it.each([
+    ['/assets/../outside.txt', [403, 404]],
+    ['/assets/%2e%2e/outside.txt', [403]],
+    ['/assets/debian12%2f..%2f..%2foutside.txt', [403]],
+    ['/assets/debian12\\..\\..\\outside.txt', [403, 404]],
+    ['/assets/debian12/linux%00', [403]],
+    ['/assets/.hidden', [404]],
+    ['/assets/escape', [403]],
+    ['/assets/debian12', [404]],
+    ['/assets/%zz', [400]],
+  ])('refuses %s', async (path, statuses) => {
+    const dir = root();
+    const { app } = makeStack({ assetRoot: join(dir, 'assets') });
+    const res = await app.request(path);
+    expect(statuses).toContain(res.status);
+    const text = await res.text();
+    expect(text).not.toContain('outside');
+    expect(text).not.toContain('secret');
+  });
+});
