@@ -67,22 +67,36 @@ export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string;
 }
 
 export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Promise<void>; port: number }> {
-  const s = buildServices(cfg, log);
-  for (const l of loaderReport(cfg.loaderRoot)) {
-    if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
-    else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: install ${l.provider}`);
-  }
-
+  // Bind first: with --http-port 0 the base URL scripts point at needs the
+  // port the kernel picked. Requests cannot arrive before the services exist,
+  // since the handler is set before the listen callback returns control.
+  let handler: ((req: Request) => Response | Promise<Response>) | null = null;
   const server: ServerType = await new Promise((ok, fail) => {
-    const srv = serveHttp({ fetch: s.app.fetch, hostname: cfg.httpHost, port: cfg.httpPort }, () => ok(srv));
+    const srv = serveHttp(
+      { fetch: (req) => (handler ? handler(req) : new Response('starting\n', { status: 503 })), hostname: cfg.httpHost, port: cfg.httpPort },
+      () => ok(srv),
+    );
     srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
+  let s: Services;
+  try {
+    s = buildServices({ ...cfg, httpPort: port }, log);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const app = s.app;
+  handler = (req) => app.fetch(req);
+  for (const l of loaderReport(cfg.loaderRoot)) {
+    if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
+    else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: install ${l.provider}`);
+  }
   log.info({ baseUrl: s.baseUrl, port }, `HTTP listening on ${cfg.httpHost}:${port}; iPXE clients start at ${s.baseUrl}/boot.ipxe`);
   // TFTP and proxyDHCP listeners are not part of this build yet; say so rather than pretend.
   if (cfg.tftp === 'on') log.info('TFTP server: not in this build yet (boot loaders must come from another TFTP server for now)');
-  if (cfg.dhcp === 'on') log.info('proxyDHCP: not in this build yet (point your DHCP server\'s boot file at the loaders and boot.ipxe)');
+  if (cfg.dhcp === 'on') log.info("proxyDHCP: not in this build yet (point your DHCP server's boot file at the loaders and boot.ipxe)");
 
   let closing: Promise<void> | null = null;
   const close = () =>

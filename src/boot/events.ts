@@ -49,7 +49,7 @@ export function createEventLog(opts: EventLogOptions) {
     record(event: Omit<NewBootEvent, 'at'> & { at?: number }, facts?: Record<string, string>): void {
       const at = event.at ?? Date.now();
       pending.push({ ...event, at });
-      if (event.mac) seen.set(event.mac, { at, facts: facts ?? seen.get(event.mac)?.facts });
+      if (event.mac) seen.set(event.mac, { at, facts: facts && Object.keys(facts).length ? facts : seen.get(event.mac)?.facts });
       if (pending.length >= maxBatch) flush();
       else if (!timer) {
         timer = setTimeout(flush, interval);

@@ -36,7 +36,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot }));
   app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256 }));
 
-  app.notFound((c) => c.text('not found\n', 404));
+  app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404) : c.text('not found\n', 404)));
   app.onError((err, c) => {
     const api = c.req.path.startsWith('/api/');
     const answer = (status: 400 | 404 | 405 | 409 | 500, message: string) =>

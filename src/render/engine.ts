@@ -38,13 +38,24 @@ export interface EngineDeps {
   shippedDir: string;
 }
 
+/** Removes the newline that directly follows an exec tag (<% … %>), and only that. */
+function dropNewlineAfterLogic(ast: Array<string | { t: string; val: string }>): Array<string | { t: string; val: string }> {
+  return ast.map((node, i) => {
+    const prev = ast[i - 1];
+    if (typeof node === 'string' && prev && typeof prev === 'object' && prev.t === 'e') return node.replace(/^\r?\n/, '');
+    return node;
+  });
+}
+
 function makeEta(target: Target, debug: boolean): Eta {
   return new Eta({
     autoEscape: true,
     escapeFunction: ESCAPERS[target],
-    // Scripts are whitespace-sensitive: keep the newline after a tag unless
-    // the template trims it explicitly with -%>.
-    autoTrim: [false, 'nl'],
+    // Scripts are line-oriented: an interpolation at the end of a line keeps
+    // its newline (eta's default 'nl' trim would join it to the next line),
+    // while a line holding only logic (<% if … %>) leaves no empty line behind.
+    autoTrim: false,
+    plugins: [{ processAST: dropNewlineAfterLogic }],
     cache: false,
     debug,
     useWith: false,

@@ -125,7 +125,8 @@ describe('static files', () => {
 
   it.each([
     ['/assets/../outside.txt', [403, 404]],
-    ['/assets/%2e%2e/outside.txt', [403]],
+    // fetch-style URL parsing already turns %2e%2e into .. and removes it; over a raw socket it reaches resolveInRoot.
+    ['/assets/%2e%2e/outside.txt', [403, 404]],
     ['/assets/debian12%2f..%2f..%2foutside.txt', [403]],
     ['/assets/debian12\\..\\..\\outside.txt', [403, 404]],
     ['/assets/debian12/linux%00', [403]],

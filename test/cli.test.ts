@@ -1,0 +1,76 @@
+/**
+ * The built CLI against a fresh data directory: what an admin types.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, requireBuilt, run } from './helpers/process.js';
+
+function cli(dataDir: string, ...args: string[]) {
+  return run(process.execPath, [CLI, ...args, '--data-dir', dataDir, '--base-url', 'http://10.0.0.5:8080']);
+}
+
+describe('chainboot CLI', () => {
+  requireBuilt();
+
+  it('adds profiles and hosts, previews, and refuses bad input with exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    const add = await cli(dir, 'profiles', 'add', 'centos-5.5-i386', '--kind', 'linux', '--kernel', 'centos55/vmlinuz', '--initrd', 'centos55/initrd.img', '--cmdline', 'ks=<%= it.urls.file("ks.cfg") %>');
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect((await cli(dir, 'hosts', 'add', '08-00-27-4D-4D-AA', '--hostname', 'web01', '--profile', 'centos-5.5-i386', '--var', 'timezone=UTC')).code).toBe(0);
+
+    const list = await cli(dir, 'hosts', 'list');
+    expect(list.stdout).toMatch(/08:00:27:4d:4d:aa\s+web01\s+centos-5\.5-i386/);
+
+    const preview = await cli(dir, 'preview', '0800274d4daa');
+    expect(preview.code).toBe(0);
+    expect(preview.stdout).toContain('http://10.0.0.5:8080/assets/centos55/vmlinuz');
+    expect(preview.stdout).toContain('ks=http://10.0.0.5:8080/hosts/08-00-27-4d-4d-aa/ks.cfg');
+
+    const bad = await cli(dir, 'hosts', 'add', '08:00:27:4d:4d:ab', '--hostname', 'bad_name');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('hostname: not an RFC 1123 host name');
+
+    const badKind = await cli(dir, 'profiles', 'add', 'x', '--kind', 'linux');
+    expect(badKind.code).toBe(2);
+    expect(badKind.stderr).toContain('kernel');
+
+    const badSetting = await cli(dir, 'hosts', 'list', '--http-port', 'eighty');
+    expect(badSetting.code).toBe(2);
+    expect(badSetting.stderr).toContain('flag --http-port: "eighty" is not a port number');
+  });
+
+  it('imports host-os.conf all or nothing, reporting lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    await cli(dir, 'profiles', 'add', 'debian-12', '--kind', 'local');
+    const badFile = join(dir, 'bad.conf');
+    writeFileSync(badFile, '# lab\n08:00:27:4d:4d:aa, debian-12\n08:00:27:4d:4d:zz, debian-12\n08:00:27:4d:4d:ab, windows\n');
+    const bad = await cli(dir, 'import', badFile);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${badFile}:3: "08:00:27:4d:4d:zz" is not a MAC address`);
+    expect(bad.stderr).toContain(`${badFile}:4: profile "windows" does not exist`);
+    expect((await cli(dir, 'hosts', 'list')).stdout).toBe('');
+
+    const good = join(dir, 'good.conf');
+    writeFileSync(good, '08:00:27:4d:4d:aa, debian-12\n08:00:27:4d:4d:ab, debian-12, web02\n');
+    const ok = await cli(dir, 'import', good);
+    expect(ok.stdout).toBe('imported: 2 added, 0 updated\n');
+  });
+
+  it('saves template versions, refuses a broken one, restores', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    const f = join(dir, 't.eta');
+    writeFileSync(f, 'network --hostname=<%= it.vars.hostname %>\n');
+    expect((await cli(dir, 'templates', 'save', 'kickstart/site.cfg', f)).stdout).toBe('saved kickstart/site.cfg version 1\n');
+    writeFileSync(f, 'oops <%= it.vars.hostname\n');
+    const broken = await cli(dir, 'templates', 'save', 'kickstart/site.cfg', f);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/template kickstart\/site\.cfg/);
+    writeFileSync(f, 'second\n');
+    await cli(dir, 'templates', 'save', 'kickstart/site.cfg', f);
+    expect((await cli(dir, 'templates', 'restore', 'kickstart/site.cfg', '1')).stdout).toBe('restored: kickstart/site.cfg is now version 3\n');
+    expect((await cli(dir, 'templates', 'show', 'kickstart/site.cfg')).stdout).toBe('network --hostname=<%= it.vars.hostname %>\n');
+  });
+});
