@@ -70,10 +70,10 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   // Bind first: with --http-port 0 the base URL scripts point at needs the
   // port the kernel picked. Requests cannot arrive before the services exist,
   // since the handler is set before the listen callback returns control.
-  let handler: ((req: Request) => Response | Promise<Response>) | null = null;
+  let handler: typeof s.app.fetch | null = null;
   const server: ServerType = await new Promise((ok, fail) => {
     const srv = serveHttp(
-      { fetch: (req) => (handler ? handler(req) : new Response('starting\n', { status: 503 })), hostname: cfg.httpHost, port: cfg.httpPort },
+      { fetch: (req, env) => (handler ? handler(req, env) : new Response('starting\n', { status: 503 })), hostname: cfg.httpHost, port: cfg.httpPort },
       () => ok(srv),
     );
     srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
@@ -87,8 +87,8 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     server.close();
     throw err;
   }
-  const app = s.app;
-  handler = (req) => app.fetch(req);
+  // The Node request/response pair travels in env: getConnInfo needs it.
+  handler = s.app.fetch;
   for (const l of loaderReport(cfg.loaderRoot)) {
     if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
     else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: install ${l.provider}`);

@@ -4,10 +4,10 @@
  * last-seen times with it). Rendering a boot script never waits on a disk write.
  */
 import type { NewBootEvent } from '../db/schema.js';
-import type { Store } from '../db/store.js';
+import type { SeenHost, Store } from '../db/store.js';
 
 export interface EventLogOptions {
-  store: Pick<Store, 'insertEvents' | 'markSeen'>;
+  store: Pick<Store, 'writeEventBatch'>;
   /** Flush after this many ms at the latest. */
   intervalMs?: number;
   /** Flush at once when this many events are waiting. */
@@ -21,7 +21,7 @@ export function createEventLog(opts: EventLogOptions) {
   const interval = opts.intervalMs ?? 200;
   const maxBatch = opts.maxBatch ?? 500;
   let pending: NewBootEvent[] = [];
-  let seen = new Map<string, { at: number; facts?: Record<string, string> }>();
+  let seen = new Map<string, SeenHost>();
   let timer: NodeJS.Timeout | null = null;
   let dropped = 0;
 
@@ -36,8 +36,7 @@ export function createEventLog(opts: EventLogOptions) {
     pending = [];
     seen = new Map();
     try {
-      opts.store.insertEvents(batch);
-      opts.store.markSeen(hosts);
+      opts.store.writeEventBatch(batch, hosts);
     } catch (err) {
       // The event log must never take a boot down with it.
       dropped += batch.length;
@@ -49,7 +48,10 @@ export function createEventLog(opts: EventLogOptions) {
     record(event: Omit<NewBootEvent, 'at'> & { at?: number }, facts?: Record<string, string>): void {
       const at = event.at ?? Date.now();
       pending.push({ ...event, at });
-      if (event.mac) seen.set(event.mac, { at, facts: facts && Object.keys(facts).length ? facts : seen.get(event.mac)?.facts });
+      if (event.mac) {
+        const prev = seen.get(event.mac);
+        seen.set(event.mac, { first: prev?.first ?? at, at, facts: facts && Object.keys(facts).length ? facts : prev?.facts });
+      }
       if (pending.length >= maxBatch) flush();
       else if (!timer) {
         timer = setTimeout(flush, interval);

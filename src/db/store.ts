@@ -30,6 +30,13 @@ export interface ImportLine {
 
 export type Store = ReturnType<typeof createStore>;
 
+/** A host that booted during one event batch: its first and last time in the batch, and what it reported. */
+export interface SeenHost {
+  first: number;
+  at: number;
+  facts?: Record<string, string>;
+}
+
 export function createStore(db: Db, now: () => number = Date.now) {
   const hostByMac = db
     .select()
@@ -54,6 +61,81 @@ export function createStore(db: Db, now: () => number = Date.now) {
     .limit(1)
     .prepare();
 
+  /*
+   * Profiles and templates are read on every boot and change rarely: they are
+   * cached, and the cache is dropped when this process writes them or when
+   * SQLite's data_version says another connection (the CLI, say) committed.
+   */
+  const dataVersion = db.$client.prepare('PRAGMA data_version').pluck();
+  let cacheKey = -1;
+  let ownWrites = 0;
+  const profileCacheById = new Map<number, Profile | undefined>();
+  const profileCacheByName = new Map<string, Profile | undefined>();
+  const templateCache = new Map<string, TemplateVersion | undefined>();
+  function freshCache(): void {
+    const key = (dataVersion.get() as number) * 1_000_000 + ownWrites;
+    if (key !== cacheKey) {
+      profileCacheById.clear();
+      profileCacheByName.clear();
+      templateCache.clear();
+      cacheKey = key;
+    }
+  }
+  const wrote = () => {
+    ownWrites++;
+  };
+  function cachedProfileById(id: number): Profile | undefined {
+    freshCache();
+    if (profileCacheById.has(id)) return profileCacheById.get(id);
+    const p = profileById.get({ id });
+    profileCacheById.set(id, p);
+    return p;
+  }
+  function cachedProfileByName(name: string): Profile | undefined {
+    freshCache();
+    if (profileCacheByName.has(name)) return profileCacheByName.get(name);
+    const p = profileByName.get({ name });
+    if (profileCacheByName.size < 10_000) profileCacheByName.set(name, p);
+    return p;
+  }
+
+  // The boot hot path and the event batch writer use plain prepared statements:
+  // drizzle's per-call query building costs more than the query itself here.
+  const rawHostByMac = db.$client.prepare('SELECT * FROM hosts WHERE mac = ?');
+  const rawInsertEvent = db.$client.prepare(
+    'INSERT INTO boot_events (at, mac, client_ip, kind, request, result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const rawMarkSeen = db.$client.prepare(
+    'UPDATE hosts SET last_seen = ?, first_seen = coalesce(first_seen, ?), facts = coalesce(?, facts) WHERE mac = ?',
+  );
+  const writeBatch = db.$client.transaction((events: NewBootEvent[], seen: Map<string, SeenHost>) => {
+    for (const e of events) {
+      rawInsertEvent.run(e.at, e.mac ?? null, e.clientIp ?? null, e.kind, e.request, e.result, e.status ?? 200, e.detail ? JSON.stringify(e.detail) : null);
+    }
+    for (const [mac, v] of seen) {
+      rawMarkSeen.run(v.at, v.first, v.facts && Object.keys(v.facts).length ? JSON.stringify(v.facts) : null, mac);
+    }
+  });
+
+  function hostFromRow(r: Record<string, unknown> | undefined): Host | undefined {
+    if (!r) return undefined;
+    return {
+      id: r.id as number,
+      mac: r.mac as string,
+      hostname: (r.hostname as string | null) ?? null,
+      profileId: (r.profile_id as number | null) ?? null,
+      variables: JSON.parse(r.variables as string) as Record<string, string>,
+      notes: r.notes as string,
+      dhcpMode: r.dhcp_mode as Host['dhcpMode'],
+      discovered: r.discovered === 1,
+      facts: JSON.parse(r.facts as string) as Record<string, string>,
+      firstSeen: (r.first_seen as number | null) ?? null,
+      lastSeen: (r.last_seen as number | null) ?? null,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    };
+  }
+
   function profileIdFor(name: string | null | undefined): number | null {
     if (name === null || name === undefined || name === '') return null;
     const p = profileByName.get({ name });
@@ -74,14 +156,15 @@ export function createStore(db: Db, now: () => number = Date.now) {
       return db.select().from(profiles).orderBy(asc(profiles.name)).all();
     },
     getProfile(name: string): Profile | undefined {
-      return profileByName.get({ name });
+      return cachedProfileByName(name);
     },
     getProfileById(id: number): Profile | undefined {
-      return profileById.get({ id });
+      return cachedProfileById(id);
     },
     createProfile(input: ProfileInput): Profile {
       if (profileByName.get({ name: input.name })) throw new ConflictError(`profile "${input.name}" already exists`);
       const t = now();
+      wrote();
       return db.insert(profiles).values({ ...profileRow(input), createdAt: t, updatedAt: t }).returning().get();
     },
     /** Replaces a profile's definition (renaming it when input.name differs). */
@@ -89,6 +172,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
       const existing = profileByName.get({ name });
       if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
       if (input.name !== name && profileByName.get({ name: input.name })) throw new ConflictError(`profile "${input.name}" already exists`);
+      wrote();
       return db.update(profiles).set({ ...profileRow(input), updatedAt: now() }).where(eq(profiles.id, existing.id)).returning().get();
     },
     deleteProfile(name: string): void {
@@ -103,6 +187,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
         .all()
         .filter((m) => ((m.options.entries as string[] | undefined) ?? []).includes(name));
       if (menus.length) throw new ConflictError(`profile "${name}" is an entry of menu(s) ${menus.map((m) => m.name).join(', ')}`);
+      wrote();
       db.delete(profiles).where(eq(profiles.id, existing.id)).run();
     },
 
@@ -113,8 +198,8 @@ export function createStore(db: Db, now: () => number = Date.now) {
     },
     /** The boot hot path: host and its profile, with no extra mapping. */
     hostAndProfile(mac: string): { host: Host | undefined; profile: Profile | undefined } {
-      const host = hostByMac.get({ mac });
-      const profile = host && host.profileId !== null ? profileById.get({ id: host.profileId }) : undefined;
+      const host = hostFromRow(rawHostByMac.get(mac) as Record<string, unknown> | undefined);
+      const profile = host && host.profileId !== null ? cachedProfileById(host.profileId) : undefined;
       return { host, profile };
     },
     listHosts(opts: { q?: string; limit?: number; offset?: number } = {}): { total: number; hosts: HostView[] } {
@@ -176,16 +261,10 @@ export function createStore(db: Db, now: () => number = Date.now) {
         .run();
       return hostByMac.get({ mac })!;
     },
-    /** Batched by the event log: last-seen time and reported facts of hosts that booted. */
-    markSeen(seen: Map<string, { at: number; facts?: Record<string, string> }>): void {
-      for (const [mac, s] of seen) {
-        const set: Partial<typeof hosts.$inferInsert> = { lastSeen: s.at };
-        if (s.facts && Object.keys(s.facts).length) set.facts = s.facts;
-        db.update(hosts)
-          .set({ ...set, firstSeen: sql`coalesce(${hosts.firstSeen}, ${s.at})` })
-          .where(eq(hosts.mac, mac))
-          .run();
-      }
+    /** Batched by the event log: events and the last-seen times (and reported facts) of the hosts they name, in one transaction. */
+    writeEventBatch(events: NewBootEvent[], seen: Map<string, SeenHost>): void {
+      if (events.length === 0 && seen.size === 0) return;
+      writeBatch(events, seen);
     },
 
     /** All-or-nothing: either every line is applied or none (the caller validated the lines). */
@@ -208,7 +287,11 @@ export function createStore(db: Db, now: () => number = Date.now) {
 
     // ---- templates ------------------------------------------------------
     latestTemplate(name: string): TemplateVersion | undefined {
-      return latestTemplateStmt.get({ name });
+      freshCache();
+      if (templateCache.has(name)) return templateCache.get(name);
+      const t = latestTemplateStmt.get({ name });
+      if (templateCache.size < 10_000) templateCache.set(name, t);
+      return t;
     },
     /** Names that have admin-saved versions, with the newest version number. */
     savedTemplateNames(): { name: string; version: number; updatedAt: number }[] {
@@ -233,6 +316,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
     },
     /** Every save is a new version; nothing is overwritten. */
     saveTemplate(name: string, body: string, comment = ''): TemplateVersion {
+      wrote();
       return db.transaction(() => {
         const last = latestTemplateStmt.get({ name });
         return db
@@ -244,12 +328,6 @@ export function createStore(db: Db, now: () => number = Date.now) {
     },
 
     // ---- boot events ----------------------------------------------------
-    insertEvents(events: NewBootEvent[]): void {
-      if (events.length === 0) return;
-      db.transaction(() => {
-        for (let i = 0; i < events.length; i += 200) db.insert(bootEvents).values(events.slice(i, i + 200)).run();
-      });
-    },
     listEvents(opts: { mac?: string; before?: number; limit?: number; kinds?: string[] } = {}) {
       const conds = [];
       if (opts.mac) conds.push(eq(bootEvents.mac, opts.mac));

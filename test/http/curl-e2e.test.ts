@@ -64,10 +64,11 @@ describe('curl through the boot chain', () => {
     expect(kickstart).toContain('Europe/Berlin');
 
     // The boot was recorded with what the client reported about itself.
-    const events = JSON.parse(await api('GET', '/events?mac=52:54:00:12:34:56')) as { kind: string }[];
+    const events = JSON.parse(await api('GET', '/events?mac=52:54:00:12:34:56')) as { kind: string; clientIp: string | null }[];
     const hosts = JSON.parse(await api('GET', '/hosts/52:54:00:12:34:56')) as { facts: Record<string, string>; lastSeen: number };
     expect(hosts.facts).toMatchObject({ platform: 'efi', serial: 'SN 42', product: 'Standard PC (Q35 + ICH9, 2009)' });
     expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(['script', 'file']));
+    expect(events.every((e) => e.clientIp === '127.0.0.1')).toBe(true);
   });
 
   it('the CLI works against the same data directory', async () => {
