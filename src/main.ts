@@ -11,6 +11,7 @@ import { createStore, type Store } from './db/store.js';
 import { createEngine } from './render/engine.js';
 import { createBootService } from './boot/service.js';
 import { createEventLog, type EventLog } from './boot/events.js';
+import { startEventWriter } from './boot/event-writer.js';
 import { createAdmin } from './admin.js';
 import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
@@ -42,13 +43,16 @@ export function ensureAdminToken(store: Store, cfg: Config, log: Logger): string
   return hash;
 }
 
-export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string; baseUrl?: string } = {}): Services {
-  const db = openDb(opts.dbFile ?? join(cfg.dataDir, 'chainboot.db'));
+export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string; baseUrl?: string; eventWorker?: boolean } = {}): Services {
+  const dbFile = opts.dbFile ?? join(cfg.dataDir, 'chainboot.db');
+  const db = openDb(dbFile);
   const store = createStore(db);
   const baseUrl = opts.baseUrl ?? resolveBaseUrl(cfg);
   const templateDir = cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir);
   const engine = createEngine({ store, shippedDir: templateDir });
-  const events = createEventLog({ store, onError: (err) => log.error({ err }, 'writing boot events failed') });
+  const onError = (err: unknown) => log.error({ err }, 'writing boot events failed');
+  const writer = opts.eventWorker && dbFile !== ':memory:' ? startEventWriter(dbFile, onError) : undefined;
+  const events = createEventLog({ store, writer, onError });
   const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined });
   const admin = createAdmin({ store, engine });
   let hash = ensureAdminToken(store, cfg, log);
@@ -82,7 +86,7 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
   let s: Services;
   try {
-    s = buildServices({ ...cfg, httpPort: port }, log);
+    s = buildServices({ ...cfg, httpPort: port }, log, { eventWorker: true });
   } catch (err) {
     server.close();
     throw err;
@@ -102,9 +106,10 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   const close = () =>
     (closing ??= new Promise<void>((done) => {
       server.close(() => {
-        s.events.flush();
-        s.db.$client.close();
-        done();
+        void s.events.close().finally(() => {
+          s.db.$client.close();
+          done();
+        });
       });
       // Idle keep-alive connections would hold close() open.
       (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();

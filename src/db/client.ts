@@ -13,7 +13,7 @@ export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Data
  * migrations. ':memory:' gives a private database for tests, with the same
  * migrations as production.
  */
-export function openDb(file: string): Db {
+export function openDb(file: string, opts: { migrate?: boolean } = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new Database(file);
   // WAL lets the HTTP handlers read while a batch of boot events is written;
@@ -23,6 +23,6 @@ export function openDb(file: string): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema }) as Db;
-  migrate(db, { migrationsFolder: migrationsDir });
+  if (opts.migrate !== false) migrate(db, { migrationsFolder: migrationsDir });
   return db;
 }

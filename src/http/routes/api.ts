@@ -49,7 +49,9 @@ function templatePath(tail: string): { name: string; version?: number; restore?:
 export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService; events?: EventLog; tokenSha256: () => string }): Hono {
   const { admin, store, boot } = deps;
   // Reads of events and last-seen times first write what is still batched in memory.
-  const fresh = () => deps.events?.flush();
+  const fresh = async () => {
+    await deps.events?.flush();
+  };
   const app = new Hono();
 
   app.use('*', async (c, next) => {
@@ -64,14 +66,14 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
   });
 
   // ---- hosts --------------------------------------------------------------
-  app.get('/hosts', (c) => {
-    fresh();
+  app.get('/hosts', async (c) => {
+    await fresh();
     const q = c.req.query('q');
     return c.json(store.listHosts({ q: q || undefined, limit: intQuery(c, 'limit', 100, 1, 1000), offset: intQuery(c, 'offset', 0, 0, 10_000_000) }));
   });
   app.post('/hosts', async (c) => c.json(admin.addHost(await jsonBody(c)), 201));
-  app.get('/hosts/:mac', (c) => {
-    fresh();
+  app.get('/hosts/:mac', async (c) => {
+    await fresh();
     return c.json(admin.getHost(c.req.param('mac')));
   });
   app.patch('/hosts/:mac', async (c) => c.json(admin.updateHost(c.req.param('mac'), await jsonBody(c))));
@@ -125,8 +127,8 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
   });
 
   // ---- boot events ------------------------------------------------------------
-  app.get('/events', (c) => {
-    fresh();
+  app.get('/events', async (c) => {
+    await fresh();
     const macText = c.req.query('mac');
     const mac = macText ? normalizeMac(macText) : undefined;
     if (macText && !mac) throw new InvalidInputError('mac: not a MAC address');
