@@ -9,7 +9,7 @@ import { normalizeMac } from './boot/mac.js';
 
 // Control characters (C0 and DEL): a newline in a value is a new command in
 // an iPXE script, a kickstart or a batch file.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export const macSchema = z
   .string()

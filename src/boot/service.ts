@@ -79,8 +79,27 @@ export function createBootService(deps: BootServiceDeps) {
     const ctx = buildContext({ baseUrl: deps.baseUrl, mac: req.mac, host, profile, client: req.client, menuEntries });
     if (ctx.profile && ctx.profile.cmdline) {
       // The command line is itself a small template (it may name per-host URLs
-      // or variables), rendered in the language it is written into.
-      ctx.profile.cmdline = new Safe(engine.renderInline(target, ctx.profile.cmdline, ctx)) as unknown as string;
+      // or variables), rendered in the language of the file it is written
+      // into, and only when a template reads it: a per-host file that never
+      // prints it must not fail on a value only the command line uses.
+      const source = ctx.profile.cmdline;
+      let rendered: Safe | undefined;
+      let rendering = false;
+      Object.defineProperty(ctx.profile, 'cmdline', {
+        enumerable: true,
+        get: () => {
+          if (rendering) throw new TemplateError('the profile cmdline refers to itself', 'profile cmdline');
+          if (!rendered) {
+            rendering = true;
+            try {
+              rendered = new Safe(engine.renderInline(target, source, ctx));
+            } finally {
+              rendering = false;
+            }
+          }
+          return rendered;
+        },
+      });
     }
     return ctx;
   }

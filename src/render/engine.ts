@@ -38,11 +38,15 @@ export interface EngineDeps {
   shippedDir: string;
 }
 
-/** Removes the newline that directly follows an exec tag (<% … %>), and only that. */
+/**
+ * Removes the newline that directly follows an exec tag (<% … %>), and only
+ * that. At this stage eta has already escaped the template text for a JS
+ * string literal, so a newline is the two characters backslash and n.
+ */
 function dropNewlineAfterLogic(ast: Array<string | { t: string; val: string }>): Array<string | { t: string; val: string }> {
   return ast.map((node, i) => {
     const prev = ast[i - 1];
-    if (typeof node === 'string' && prev && typeof prev === 'object' && prev.t === 'e') return node.replace(/^\r?\n/, '');
+    if (typeof node === 'string' && prev && typeof prev === 'object' && prev.t === 'e') return node.replace(/^(?:\\r)?\\n/, '');
     return node;
   });
 }

@@ -25,7 +25,10 @@ export class Safe {
   }
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// C0, DEL, C1, and the Unicode line and paragraph separators: each of them
+// ends a line for some consumer (Python's splitlines() in pykickstart, PyYAML).
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const NOT_CONTROL = /[^\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 function describeChar(ch: string): string {
   const code = ch.codePointAt(0)!;
@@ -68,10 +71,15 @@ export function ipxe(value: unknown): string {
 
 /** Display text in iPXE (menu items, echo): kept readable, made inert. */
 export function ipxeLabel(value: unknown): Safe {
+  // iPXE also splits a line into commands at words that are exactly "||",
+  // "&&" or ";", and ignores the rest of a line from a word starting with "#".
   const v = str(value instanceof Safe ? value.value : value)
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
     .replace(/\$/g, '')
-    .slice(0, 200);
+    .slice(0, 200)
+    .split(' ')
+    .map((w) => (w === '||' || w === '&&' ? w[0]! : w === ';' ? ',' : w.replace(/^#+/, '')))
+    .join(' ');
   return new Safe(v);
 }
 
@@ -79,7 +87,7 @@ export function ipxeLabel(value: unknown): Safe {
 export function pxelinux(value: unknown): string {
   if (value instanceof Safe) return value.value;
   const v = str(value);
-  const bad = firstBad(v, /[^\s\u0000-\u001f\u007f]/);
+  const bad = firstBad(v, /[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
   if (bad !== undefined) refuse('a pxelinux config', v, bad);
   return v;
 }
@@ -95,16 +103,20 @@ const SHELL_BARE = /^[A-Za-z0-9._:/=+,@%-]+$/;
 export function shell(value: unknown): string {
   if (value instanceof Safe) return value.value;
   const v = str(value);
-  const bad = firstBad(v, /[^\u0000-\u001f\u007f]/);
+  const bad = firstBad(v, NOT_CONTROL);
   if (bad !== undefined) refuse('a shell or kickstart line', v, bad);
   if (SHELL_BARE.test(v)) return v;
   return "'" + v.replace(/'/g, "'\\''") + "'";
 }
 
-/** YAML (cloud-init, autoinstall): a JSON string is a valid YAML double-quoted scalar. */
+/**
+ * YAML (cloud-init, autoinstall): a JSON string is a valid YAML double-quoted
+ * scalar, once the characters PyYAML treats as line breaks or refuses (DEL,
+ * C1, U+2028/2029) are escaped too.
+ */
 export function yaml(value: unknown): string {
-  if (value instanceof Safe) return JSON.stringify(value.value);
-  return JSON.stringify(str(value));
+  const v = value instanceof Safe ? value.value : str(value);
+  return JSON.stringify(v).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
 /** XML 1.0 text and attribute values. Characters XML cannot carry at all are refused. */
@@ -112,7 +124,7 @@ export function xml(value: unknown): string {
   const v = value instanceof Safe ? value.value : str(value);
   const bad = firstBad(v, /[^\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/);
   if (bad !== undefined) refuse('XML', v, bad);
-  return v.replace(/[&<>"'\n\r\t]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return v.replace(/[&<>"'\n\r\t\u0085\u2028\u2029]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**
@@ -132,7 +144,7 @@ export function batch(value: unknown): string {
 /** PowerShell single-quoted string: only quote characters (including typographic ones) need doubling. */
 export function powershell(value: unknown): string {
   const v = value instanceof Safe ? value.value : str(value);
-  const bad = firstBad(v, /[^\u0000-\u001f\u007f]/);
+  const bad = firstBad(v, NOT_CONTROL);
   if (bad !== undefined) refuse('a PowerShell script', v, bad);
   return "'" + v.replace(/['\u2018\u2019\u201a\u201b]/g, (q) => q + q) + "'";
 }
