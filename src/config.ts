@@ -13,7 +13,7 @@ export interface Config {
   httpHost: string;
   httpPort: number;
   /** Address clients use to reach this server; empty = detected at start. */
-  advertiseAddress: string;
+  advertiseIp: string;
   /** Absolute http URL scripts are built from; empty = http://<advertise>:<httpPort> */
   baseUrl: string;
   adminToken: string;
@@ -43,8 +43,8 @@ export const SETTINGS: Setting[] = [
   { key: 'dataDir', kind: 'string', def: './data', help: 'directory for the SQLite database' },
   { key: 'httpHost', kind: 'string', def: '0.0.0.0', help: 'address the HTTP server listens on' },
   { key: 'httpPort', kind: 'port', def: 8080, help: 'HTTP port' },
-  { key: 'advertiseAddress', kind: 'string', def: '', help: 'IPv4 address clients reach this server on (default: first non-loopback interface)' },
-  { key: 'baseUrl', kind: 'string', def: '', help: 'absolute URL boot scripts point at (default: http://<advertise-address>:<http-port>)' },
+  { key: 'advertiseIp', kind: 'string', def: '', help: 'IPv4 address clients reach this server on (default: first non-loopback interface)' },
+  { key: 'baseUrl', kind: 'string', def: '', help: 'absolute URL boot scripts point at (default: http://<advertise-ip>:<http-port>)' },
   { key: 'adminToken', kind: 'string', def: '', help: 'bearer token for /api (default: generated on first start and stored in the database)' },
   { key: 'assetRoot', kind: 'string', def: './boot-assets', help: 'directory served under /assets' },
   { key: 'loaderRoot', kind: 'string', def: './boot-assets/loaders', help: 'directory of loaders (undionly.kpxe, ipxe.efi …)' },
@@ -160,8 +160,8 @@ export function loadConfig(src: ConfigSources): Config {
       problems.push(`baseUrl ${JSON.stringify(cfg.baseUrl)} is not a URL (e.g. http://10.0.0.5:8080)`);
     }
   }
-  if (cfg.advertiseAddress && !/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.advertiseAddress)) {
-    problems.push(`advertiseAddress ${JSON.stringify(cfg.advertiseAddress)} must be an IPv4 address`);
+  if (cfg.advertiseIp && !/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.advertiseIp)) {
+    problems.push(`advertiseIp ${JSON.stringify(cfg.advertiseIp)} must be an IPv4 address`);
   }
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
   if (problems.length) throw new ConfigError(problems);
@@ -202,7 +202,7 @@ export function detectAddress(): string {
 
 export function resolveBaseUrl(cfg: Config, detect: () => string = detectAddress): string {
   if (cfg.baseUrl) return cfg.baseUrl;
-  const addr = cfg.advertiseAddress || detect();
+  const addr = cfg.advertiseIp || detect();
   return `http://${addr}:${cfg.httpPort}`;
 }
 

@@ -50,7 +50,7 @@ describe('loadConfig', () => {
   });
 
   it('builds the base URL from the advertised address', () => {
-    expect(resolveBaseUrl(loadConfig({ argv: ['--advertise-address', '10.1.2.3', '--http-port', '81'] }))).toBe('http://10.1.2.3:81');
+    expect(resolveBaseUrl(loadConfig({ argv: ['--advertise-ip', '10.1.2.3', '--http-port', '81'] }))).toBe('http://10.1.2.3:81');
     expect(resolveBaseUrl(loadConfig({ argv: ['--base-url', 'http://boot.lab:8080/'] }))).toBe('http://boot.lab:8080');
     expect(resolveBaseUrl(loadConfig({}), () => '192.0.2.7')).toBe('http://192.0.2.7:8080');
   });

@@ -24,8 +24,15 @@ export type Mode = 'octet' | 'netascii' | 'mail';
 /** Options in the order the client sent them; names lower-cased (RFC 2347: case-insensitive). */
 export type OptionList = [name: string, value: string][];
 
+export interface RequestPacket {
+  op: 'rrq' | 'wrq';
+  filename: string;
+  mode: Mode;
+  options: OptionList;
+}
+
 export type Packet =
-  | { op: 'rrq' | 'wrq'; filename: string; mode: Mode; options: OptionList }
+  | RequestPacket
   | { op: 'data'; block: number; data: Buffer }
   | { op: 'ack'; block: number }
   | { op: 'error'; code: number; message: string }

@@ -9,7 +9,7 @@ const TOKEN = 'curl-e2e-admin-token-0123456789';
 let srv: Served;
 
 beforeAll(async () => {
-  srv = await startServe(['--admin-token', TOKEN, '--advertise-address', '127.0.0.1']);
+  srv = await startServe(['--admin-token', TOKEN, '--advertise-ip', '127.0.0.1']);
 });
 afterAll(async () => {
   await srv?.stop();
