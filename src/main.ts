@@ -95,7 +95,7 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   handler = s.app.fetch;
   for (const l of loaderReport(cfg.loaderRoot)) {
     if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
-    else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: install ${l.provider}`);
+    else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: ${l.provider}`);
   }
   log.info({ baseUrl: s.baseUrl, port }, `HTTP listening on ${cfg.httpHost}:${port}; iPXE clients start at ${s.baseUrl}/boot.ipxe`);
   // TFTP and proxyDHCP listeners are not part of this build yet; say so rather than pretend.

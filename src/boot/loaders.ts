@@ -8,14 +8,14 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface LoaderInfo {
-  /** Debian package, or where to get it when Debian has none. */
+  /** How to get it: the Debian package, or where to download it when Debian has none. */
   provider: string;
   systemDirs: string[];
 }
 
-const IPXE = { provider: 'Debian package "ipxe"', systemDirs: ['/usr/lib/ipxe'] };
-const PXELINUX = { provider: 'Debian package "pxelinux"', systemDirs: ['/usr/lib/PXELINUX'] };
-const SYSLINUX_MOD = { provider: 'Debian package "syslinux-common"', systemDirs: ['/usr/lib/syslinux/modules/bios'] };
+const IPXE = { provider: 'install the Debian package "ipxe"', systemDirs: ['/usr/lib/ipxe'] };
+const PXELINUX = { provider: 'install the Debian package "pxelinux"', systemDirs: ['/usr/lib/PXELINUX'] };
+const SYSLINUX_MOD = { provider: 'install the Debian package "syslinux-common"', systemDirs: ['/usr/lib/syslinux/modules/bios'] };
 
 export const LOADERS: Record<string, LoaderInfo> = {
   'undionly.kpxe': IPXE,
@@ -26,9 +26,9 @@ export const LOADERS: Record<string, LoaderInfo> = {
   'pxelinux.0': PXELINUX,
   // Debian 12 ships no gpxelinux.0 (syslinux 6 replaced it with lpxelinux.0);
   // one supplied by the user in the loader root is served like the others.
-  'gpxelinux.0': { provider: 'not packaged by Debian 12: copy one from syslinux 4.x into the loader root, or use lpxelinux.0', systemDirs: [] },
-  memdisk: { provider: 'Debian package "syslinux-common"', systemDirs: ['/usr/lib/syslinux'] },
-  wimboot: { provider: 'the iPXE project (https://ipxe.org/wimboot), not packaged by Debian: put it in the loader root', systemDirs: [] },
+  'gpxelinux.0': { provider: 'Debian 12 does not package it: copy one from syslinux 4.x into the loader root, or use lpxelinux.0', systemDirs: [] },
+  memdisk: { provider: 'install the Debian package "syslinux-common"', systemDirs: ['/usr/lib/syslinux'] },
+  wimboot: { provider: 'download it from https://ipxe.org/wimboot into the loader root (Debian does not package it)', systemDirs: [] },
 };
 
 /** The ones `serve` reports on at start. */
