@@ -20,6 +20,8 @@ import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { profileToInput } from './boot/profile.js';
 import { TemplateError } from './render/engine.js';
 import { resolveBaseUrl } from './config.js';
+import { dhcpConfigText, DHCP_SERVER_KINDS, type DhcpServerKind } from './dhcp/dhcp-config.js';
+import { parseDhcpSettings } from './dhcp/settings.js';
 import { resolve } from 'node:path';
 
 const USAGE = `usage: chainboot <command> [arguments] [settings]
@@ -47,6 +49,7 @@ commands:
   preview MAC [--file NAME] [--pxelinux]  what this host would get now
   events [--mac MAC] [--limit N]          recent boot events
   token --rotate                          make a new admin token (the old one stops working)
+  dhcp-config --for isc|kea|dnsmasq|windows   options 66/67 for your own DHCP server instead of proxyDHCP
 
 settings (flag, environment, default; a JSON config file with --config FILE):
 ${configHelp()}
@@ -145,6 +148,16 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     return -1; // keep running
+  }
+
+  if (command === 'dhcp-config') {
+    const kind = options(args).one('for') as DhcpServerKind | undefined;
+    if (!kind || !DHCP_SERVER_KINDS.includes(kind)) throw new InvalidInputError(`usage: chainboot dhcp-config --for ${DHCP_SERVER_KINDS.join('|')}`);
+    const d = parseDhcpSettings(cfg).value;
+    const baseUrl = resolveBaseUrl(cfg);
+    const serverIp = d.advertiseIp ?? new URL(baseUrl).hostname;
+    process.stdout.write(dhcpConfigText(kind, { serverIp, httpBaseUrl: baseUrl, loaders: d.loaders }));
+    return 0;
   }
 
   const { db, store, engine, admin } = openAdmin(cfg);

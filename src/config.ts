@@ -5,10 +5,11 @@
  * naming the setting and how it can be given.
  */
 import { networkInterfaces } from 'node:os';
+import { DHCP_SETTINGS, parseDhcpSettings, type DhcpSettingValues } from './dhcp/settings.js';
 
 export type Switch = 'on' | 'off';
 
-export interface Config {
+export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'> {
   dataDir: string;
   httpHost: string;
   httpPort: number;
@@ -56,6 +57,8 @@ export const SETTINGS: Setting[] = [
   { key: 'proxyDhcpPort', kind: 'port', def: 4011, help: 'PXE boot server port' },
   { key: 'defaultProfile', kind: 'string', def: '', help: 'profile for hosts that have none (default: boot the local disk)' },
   { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
+  // proxyDHCP's own settings (loaders per architecture, quirks, menu), parsed by dhcp/settings.ts.
+  ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
 ];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -160,9 +163,10 @@ export function loadConfig(src: ConfigSources): Config {
       problems.push(`baseUrl ${JSON.stringify(cfg.baseUrl)} is not a URL (e.g. http://10.0.0.5:8080)`);
     }
   }
-  if (cfg.advertiseIp && !/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.advertiseIp)) {
-    problems.push(`advertiseIp ${JSON.stringify(cfg.advertiseIp)} must be an IPv4 address`);
-  }
+  if (cfg.advertiseIp && !/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.advertiseIp)) problems.push(`advertiseIp ${JSON.stringify(cfg.advertiseIp)} must be an IPv4 address`);
+  // proxyDHCP must never advertise loopback; with it off, 127.0.0.1 is a fine
+  // address for HTTP-only use on one machine.
+  else problems.push(...parseDhcpSettings(cfg.dhcp === 'on' ? cfg : { ...cfg, advertiseIp: '' }).problems);
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
   if (problems.length) throw new ConfigError(problems);
   return cfg;

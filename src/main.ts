@@ -17,6 +17,8 @@ import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
 import { loaderReport } from './boot/loaders.js';
 import { explainBindError } from './net/bind.js';
+import { createProxyDhcpServer, type ProxyDhcpServer } from './dhcp/server.js';
+import { parseDhcpSettings } from './dhcp/settings.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
@@ -98,14 +100,47 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: ${l.provider}`);
   }
   log.info({ baseUrl: s.baseUrl, port }, `HTTP listening on ${cfg.httpHost}:${port}; iPXE clients start at ${s.baseUrl}/boot.ipxe`);
-  // TFTP and proxyDHCP listeners are not part of this build yet; say so rather than pretend.
+  if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(s.baseUrl)) log.warn(`the base URL ${s.baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);
+
+  // TFTP is not part of this build yet; say so rather than pretend.
   if (cfg.tftp === 'on') log.info('TFTP server: not in this build yet (boot loaders must come from another TFTP server for now)');
-  if (cfg.dhcp === 'on') log.info("proxyDHCP: not in this build yet (point your DHCP server's boot file at the loaders and boot.ipxe)");
+
+  let dhcp: ProxyDhcpServer | null = null;
+  if (cfg.dhcp === 'on') {
+    const d = parseDhcpSettings(cfg).value;
+    dhcp = createProxyDhcpServer({
+      port: cfg.dhcpPort,
+      proxyPort: cfg.proxyDhcpPort,
+      bindAddress: d.bindAddress,
+      advertiseIp: d.advertiseIp,
+      httpBaseUrl: s.baseUrl,
+      loaders: d.loaders,
+      defaultMode: d.defaultMode,
+      hostLookup: (mac) => s.store.hostAndProfile(mac).host,
+      log: log.child({ svc: 'dhcp' }),
+      events: s.events,
+      replyDelayMs: d.replyDelayMs,
+      extraVendorClasses: d.extraVendorClasses,
+      macPrefixArch: d.macPrefixArch,
+      junkUuidFallback: d.junkUuidFallback,
+      answerWithoutUuid: d.answerWithoutUuid,
+      menu: d.menu,
+      rateLimit: d.rateLimit,
+    });
+    try {
+      // Throws only when neither 67 nor 4011 binds; a 67 failure alone is logged with its fix.
+      await dhcp.listen();
+    } catch (err) {
+      log.error(`proxyDHCP not running: ${(err as Error).message}`);
+      dhcp = null;
+    }
+  }
 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= new Promise<void>((done) => {
-      server.close(() => {
+      server.close(async () => {
+        await dhcp?.close();
         void s.events.close().finally(() => {
           s.db.$client.close();
           done();

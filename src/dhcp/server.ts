@@ -1,0 +1,389 @@
+/**
+ * The proxyDHCP listeners: UDP 67 (DISCOVERs, broadcast) and UDP 4011 (PXE
+ * boot server REQUESTs, unicast). Each packet: decode → proxyReply → encode →
+ * send. A bad packet is counted and dropped; only a failed bind is fatal, and
+ * only for that listener: with a DHCP server on this host, 67 is taken and
+ * 4011 still serves (the DHCP server must then send option 60 PXEClient).
+ */
+import dgram from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from '../log.js';
+import type { EventLog } from '../boot/events.js';
+import { explainBindError } from '../net/bind.js';
+import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, type DhcpPacket } from './packet.js';
+import { proxyReply, describeRequest, type MenuConfig, type ProxyPolicy, type IgnoreReason, type ProxyDecision } from './proxy.js';
+import { localAddresses, pickServerAddress, isUsableServerAddress, type InterfaceTable, type LocalAddress } from './address.js';
+import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
+import { createRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
+
+export interface ProxyDhcpServerOptions {
+  /** DHCP port (67); 0 picks a free one (tests). */
+  port?: number;
+  /** PXE boot server port (4011); 0 picks a free one (tests). */
+  proxyPort?: number;
+  /** Address both sockets bind to. Broadcast DISCOVERs only reach a socket bound to 0.0.0.0. */
+  bindAddress?: string;
+  /** Address to advertise (option 54, siaddr); default: the local interface on the client's/relay's subnet. */
+  advertiseIp?: string;
+  /** http://server:port that iPXE and HTTP Boot clients are sent to. */
+  httpBaseUrl: string;
+  loaders?: Loaders;
+  /** Per-host control; undefined for an unknown MAC (which follows defaultMode). */
+  hostLookup: (mac: string) => { dhcpMode: HostMode } | undefined;
+  defaultMode?: HostMode;
+  log: Logger;
+  events?: Pick<EventLog, 'record'>;
+  /** Wait this long before each reply: some firmware misses an offer that arrives at once. */
+  replyDelayMs?: number;
+  extraVendorClasses?: string[];
+  macPrefixArch?: Record<string, number | string>;
+  junkUuidFallback?: boolean;
+  answerWithoutUuid?: boolean;
+  menu?: MenuConfig;
+  /** Per-MAC limit; false turns it off. */
+  rateLimit?: RateLimitConfig | false;
+  /** The interface table (os.networkInterfaces); injectable for tests. */
+  interfaces?: () => InterfaceTable;
+  /** Called once per packet after it was handled (tests and benchmarks wait on it instead of sleeping). */
+  onHandled?: (what: HandledKind, via: 'dhcp' | 'proxy') => void;
+}
+
+export type HandledKind = 'malformed' | 'not-request' | 'rate-limited' | 'ignored' | 'answered' | 'failed';
+
+export interface ProxyDhcpCounters {
+  received: number;
+  malformed: number;
+  rateLimited: number;
+  /** Proxy offers (port 67), by firmware family and outcome. */
+  offers: Record<string, Record<string, number>>;
+  /** ACKs (port 4011, or boot server discovery on 67), by firmware family and outcome. */
+  acks: Record<string, Record<string, number>>;
+  ignored: Partial<Record<IgnoreReason, number>>;
+  sent: number;
+  sendErrors: number;
+  encodeErrors: number;
+}
+
+export interface ListenerState {
+  port?: number;
+  error?: string;
+}
+
+export interface ListenReport {
+  dhcp: ListenerState;
+  proxy: ListenerState;
+}
+
+export class ProxyDhcpConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super('proxyDHCP configuration:\n  ' + problems.join('\n  '));
+    this.name = 'ProxyDhcpConfigError';
+  }
+}
+
+function validate(opts: ProxyDhcpServerOptions, loaders: Loaders): string[] {
+  const problems: string[] = [];
+  try {
+    const u = new URL(opts.httpBaseUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`httpBaseUrl ${opts.httpBaseUrl} must be http:// or https://`);
+  } catch {
+    problems.push(`httpBaseUrl ${JSON.stringify(opts.httpBaseUrl)} is not a URL`);
+  }
+  if (opts.advertiseIp && !isUsableServerAddress(opts.advertiseIp)) problems.push(`advertiseIp ${opts.advertiseIp} must be a unicast IPv4 address of this host (not 0.0.0.0 or loopback)`);
+  if (opts.bindAddress && !isIpv4(opts.bindAddress)) problems.push(`bindAddress ${opts.bindAddress} is not an IPv4 address`);
+  for (const [prefix, v] of Object.entries(opts.macPrefixArch ?? {})) {
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){0,5}$/i.test(prefix)) problems.push(`macPrefixArch: "${prefix}" is not a MAC prefix like d8:3a:dd`);
+    if (typeof v === 'string' && !loaders[v]) problems.push(`macPrefixArch: ${prefix} → "${v}" but loaders.${v} is not set`);
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < 0 || v > 0xffff)) problems.push(`macPrefixArch: ${prefix} → ${v} is not an architecture type (0–65535)`);
+  }
+  if (opts.replyDelayMs !== undefined && (!Number.isFinite(opts.replyDelayMs) || opts.replyDelayMs < 0 || opts.replyDelayMs > 10_000)) problems.push(`replyDelayMs ${opts.replyDelayMs} must be 0–10000`);
+  if (opts.rateLimit && (!(opts.rateLimit.burst >= 1) || !(opts.rateLimit.perSecond > 0))) problems.push('rateLimit needs burst ≥ 1 and perSecond > 0 (or false to turn it off)');
+  const m = opts.menu;
+  if (m) {
+    if (!['never', 'always', 'onkey'].includes(m.display)) problems.push(`menu.display "${m.display}" must be never, always or onkey`);
+    if (m.timeoutSec !== undefined && (!Number.isInteger(m.timeoutSec) || m.timeoutSec < 1 || m.timeoutSec > 254)) problems.push(`menu.timeoutSec ${m.timeoutSec} must be 1–254`);
+    for (const it of m.items ?? []) if (it.loader && !loaders[it.loader]) problems.push(`menu item "${it.label}" uses loaders.${it.loader}, which is not set`);
+    if (m.items && !m.items.some((i) => i.action === 'netboot')) problems.push('menu.items needs at least one netboot item');
+  }
+  return problems;
+}
+
+export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
+  const loaders: Loaders = opts.loaders ?? DEFAULT_LOADERS;
+  const problems = validate(opts, loaders);
+  if (problems.length) throw new ProxyDhcpConfigError(problems);
+
+  const log = opts.log;
+  const policy: ProxyPolicy = {
+    loaders,
+    httpBaseUrl: opts.httpBaseUrl.replace(/\/+$/, ''),
+    menu: opts.menu,
+    answerWithoutUuid: opts.answerWithoutUuid ?? true,
+    defaultMode: opts.defaultMode ?? 'follow',
+    extraVendorClasses: opts.extraVendorClasses ?? [],
+    macPrefixArch: Object.fromEntries(Object.entries(opts.macPrefixArch ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    junkUuidFallback: opts.junkUuidFallback ?? true,
+  };
+  const limiter = opts.rateLimit === false ? null : createRateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const delay = opts.replyDelayMs ?? 0;
+  const readInterfaces = opts.interfaces ?? networkInterfaces;
+
+  const counters: ProxyDhcpCounters = { received: 0, malformed: 0, rateLimited: 0, offers: {}, acks: {}, ignored: {}, sent: 0, sendErrors: 0, encodeErrors: 0 };
+  let dhcpSock: dgram.Socket | null = null;
+  let proxySock: dgram.Socket | null = null;
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+
+  // getifaddrs() per packet would dominate a DISCOVER storm: re-read at most every few seconds.
+  let locals: LocalAddress[] = [];
+  let localsAt = -Infinity;
+  function currentLocals(): LocalAddress[] {
+    const now = Date.now();
+    if (now - localsAt > 5000) {
+      locals = localAddresses(readInterfaces());
+      localsAt = now;
+    }
+    return locals;
+  }
+  let warnedFirstInterface = false;
+
+  // Malformed packets are logged at most once a minute, with the latest reason.
+  let lastMalformedLog = -Infinity;
+
+  const hostMode = (mac: string): HostMode | undefined => opts.hostLookup(mac)?.dhcpMode;
+
+  function bump(table: Record<string, Record<string, number>>, a: string, b: string): void {
+    const row = (table[a] ??= {});
+    row[b] = (row[b] ?? 0) + 1;
+  }
+
+  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', rinfo: dgram.RemoteInfo, d: ProxyDecision, status: number, extra: Record<string, unknown> = {}): void {
+    if (!opts.events) return;
+    const f = d.facts;
+    const detail: Record<string, unknown> = {
+      port: via === 'dhcp' ? 67 : 4011,
+      message: messageTypeName(messageType(req)),
+      xid: req.xid,
+      arch: f?.arch ?? null,
+      archName: archName(f?.arch ?? null),
+      archFrom: f?.archFrom,
+      vendorClass: f?.vendorClass ?? null,
+      userClass: f?.userClasses ?? [],
+      uuid: f?.uuid ?? null,
+      ...(f?.uuidProblem ? { uuidProblem: f.uuidProblem } : {}),
+      ...(req.giaddr !== '0.0.0.0' ? { giaddr: req.giaddr } : {}),
+      ...extra,
+    };
+    let result: string;
+    if ('ignore' in d) {
+      detail.reason = d.ignore;
+      detail.why = d.why;
+      if (d.firmware) detail.firmware = d.firmware;
+      result = `ignored: ${d.ignore}`;
+    } else {
+      Object.assign(detail, { firmware: d.firmware, outcome: d.outcome, bootFile: d.bootFile, why: d.why, mode: d.mode, server: d.reply.siaddr, to: `${d.to.address}:${d.to.port}` });
+      result = `${d.message} ${d.bootFile ?? 'boot menu'}`;
+    }
+    opts.events.record({
+      mac: f?.mac ?? clientMac(req),
+      clientIp: req.ciaddr !== '0.0.0.0' ? req.ciaddr : rinfo.address !== '0.0.0.0' ? rinfo.address : null,
+      kind: 'dhcp',
+      request: describeRequest(req, f),
+      result,
+      status,
+      detail,
+    });
+  }
+
+  function handle(via: 'dhcp' | 'proxy', sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): HandledKind {
+    counters.received++;
+    let req: DhcpPacket;
+    try {
+      req = decodePacket(msg);
+    } catch (e) {
+      counters.malformed++;
+      const now = Date.now();
+      if (now - lastMalformedLog > 60_000) {
+        lastMalformedLog = now;
+        log.warn({ from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, malformed: counters.malformed }, `dropped a malformed DHCP packet: ${(e as Error).message}`);
+      }
+      return 'malformed';
+    }
+    // Replies (op 2) from other servers and relays arrive here too; they are not for us.
+    if (req.op !== BOOTREQUEST) {
+      counters.ignored['not-request'] = (counters.ignored['not-request'] ?? 0) + 1;
+      return 'not-request';
+    }
+    const mac = clientMac(req);
+    if (limiter && mac && !limiter.allow(mac)) {
+      counters.rateLimited++;
+      return 'rate-limited';
+    }
+
+    const server = pickServerAddress(opts.advertiseIp, { giaddr: req.giaddr, ciaddr: req.ciaddr, source: rinfo.address }, currentLocals());
+    if ('address' in server && server.how === 'first-interface' && !warnedFirstInterface) {
+      warnedFirstInterface = true;
+      log.warn(`several interfaces and no advertiseIp: advertising ${server.address} (the first); set advertiseIp (CHAINBOOT_ADVERTISE_IP) if clients are on another network`);
+    }
+    const d = proxyReply(req, { via, source: { address: rinfo.address, port: rinfo.port }, server, policy, hostMode });
+
+    if ('ignore' in d) {
+      counters.ignored[d.ignore] = (counters.ignored[d.ignore] ?? 0) + 1;
+      if (d.pxe) {
+        const serious = d.ignore === 'no-loader' || d.ignore === 'unknown-arch' || d.ignore === 'no-server-address' || d.ignore === 'host-lookup-failed';
+        if (log.isLevelEnabled(serious ? 'warn' : 'info')) {
+          const line = `${describeRequest(req, d.facts)} from ${d.facts?.mac}: not answered (${d.ignore}): ${d.why}`;
+          if (serious) log.warn({ mac: d.facts?.mac, arch: d.facts?.arch }, line);
+          else log.info({ mac: d.facts?.mac }, line);
+        }
+        record(req, via, rinfo, d, 204);
+      }
+      return 'ignored';
+    }
+
+    let out: Buffer;
+    try {
+      out = encodePacket(d.reply, { maxSize: maxReplySize(req) });
+    } catch (e) {
+      counters.encodeErrors++;
+      log.error({ mac: d.facts.mac }, `could not encode the reply: ${(e as Error).message}`);
+      record(req, via, rinfo, d, 500, { error: (e as Error).message });
+      return 'failed';
+    }
+    bump(d.message === 'offer' ? counters.offers : counters.acks, d.firmware, d.outcome);
+    if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}` }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
+    record(req, via, rinfo, d, 200);
+
+    const transmit = (from: dgram.Socket) =>
+      from.send(out, d.to.port, d.to.address, (err) => {
+        if (err) {
+          counters.sendErrors++;
+          log.error({ mac: d.facts.mac, to: `${d.to.address}:${d.to.port}` }, `sending the ${d.message} failed: ${err.message}`);
+        } else counters.sent++;
+      });
+    const send = () => {
+      if (closed) return;
+      if (d.to.broadcast && via === 'dhcp') {
+        const s = broadcastSender(d.reply.siaddr);
+        if (s instanceof Promise) void s.then((b) => !closed && transmit(b ?? sock));
+        else transmit(s ?? sock);
+      } else transmit(sock);
+    };
+    if (delay > 0) {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        send();
+      }, delay);
+      timers.add(t);
+    } else send();
+    return 'answered';
+  }
+
+  /**
+   * Limited broadcasts (255.255.255.255) leave by the interface of the
+   * socket's source address when it is bound to one (Linux picks the device
+   * of a bound source address for them), and fail with ENETUNREACH on a host
+   * with no default route when it is not. So broadcast offers go out through
+   * a socket bound to the advertised address on the DHCP port, which shares
+   * the port with the wildcard listener (SO_REUSEADDR on both). Unicast
+   * packets to that address then arrive on it, so it listens as well.
+   */
+  const senders = new Map<string, dgram.Socket | null | Promise<dgram.Socket | null>>();
+  function broadcastSender(ip: string): dgram.Socket | null | Promise<dgram.Socket | null> {
+    const have = senders.get(ip);
+    if (have !== undefined) return have;
+    const port = dhcpSock?.address().port;
+    if (!port || !canShareDhcpPort) {
+      senders.set(ip, null);
+      return null;
+    }
+    const pending = bindSocket(port, 'dhcp', ip, true).then(
+      (sock) => {
+        senders.set(ip, sock);
+        return sock;
+      },
+      (err: Error) => {
+        log.warn(`proxyDHCP: no broadcast socket on ${ip}:${port} (${err.message}); broadcasting from the wildcard socket, which needs a route for 255.255.255.255`);
+        senders.set(ip, null);
+        return null;
+      },
+    );
+    senders.set(ip, pending);
+    return pending;
+  }
+  let canShareDhcpPort = true;
+
+  function bind(port: number, via: 'dhcp' | 'proxy'): Promise<dgram.Socket> {
+    return bindSocket(port, via, opts.bindAddress ?? '0.0.0.0', via === 'dhcp');
+  }
+
+  function bindSocket(port: number, via: 'dhcp' | 'proxy', address: string, reuseAddr: boolean): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr });
+      const onError = (err: NodeJS.ErrnoException) => {
+        sock.close();
+        reject(new Error(explainBindError(err, 'udp', port)));
+      };
+      sock.once('error', onError);
+      sock.on('message', (msg, rinfo) => {
+        let what: HandledKind;
+        try {
+          what = handle(via, sock, msg, rinfo);
+        } catch (e) {
+          // A bug must cost one packet, not the listener.
+          counters.malformed++;
+          what = 'failed';
+          log.error({ err: e }, 'proxyDHCP: unexpected error handling a packet');
+        }
+        opts.onHandled?.(what, via);
+      });
+      sock.bind({ port, address }, () => {
+        sock.off('error', onError);
+        sock.on('error', (err) => log.error({ err }, `proxyDHCP socket on port ${port}: ${err.message}`));
+        sock.setBroadcast(true);
+        resolve(sock);
+      });
+    });
+  }
+
+  return {
+    counters,
+    /** Binds both ports; fails only when neither can be bound. */
+    async listen(): Promise<ListenReport> {
+      const [a, b] = await Promise.allSettled([bind(opts.port ?? 67, 'dhcp'), bind(opts.proxyPort ?? 4011, 'proxy')]);
+      const report: ListenReport = { dhcp: {}, proxy: {} };
+      if (a.status === 'fulfilled') {
+        dhcpSock = a.value;
+        // Only a wildcard listener needs (and can have) per-address broadcast senders beside it.
+        canShareDhcpPort = (opts.bindAddress ?? '0.0.0.0') === '0.0.0.0';
+        report.dhcp.port = a.value.address().port;
+      } else report.dhcp.error = (a.reason as Error).message;
+      if (b.status === 'fulfilled') {
+        proxySock = b.value;
+        report.proxy.port = b.value.address().port;
+      } else report.proxy.error = (b.reason as Error).message;
+      if (report.dhcp.error && report.proxy.error) throw new Error(`proxyDHCP cannot listen:\n  ${report.dhcp.error}\n  ${report.proxy.error}`);
+      if (report.dhcp.error) log.error(`proxyDHCP: ${report.dhcp.error}; serving only the PXE boot server on port ${report.proxy.port}`);
+      if (report.proxy.error) log.error(`proxyDHCP: ${report.proxy.error}; serving only port ${report.dhcp.port} (firmware that asks on 4011, EDK2 among them, will not boot)`);
+      log.info({ dhcpPort: report.dhcp.port ?? null, proxyPort: report.proxy.port ?? null, advertise: opts.advertiseIp ?? 'per-subnet', httpBaseUrl: policy.httpBaseUrl }, 'proxyDHCP listening');
+      return report;
+    },
+    async close(): Promise<void> {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      const pending = await Promise.all([...senders.values()]);
+      senders.clear();
+      await Promise.all(
+        [dhcpSock, proxySock, ...pending].filter((s): s is dgram.Socket => !!s).map((s) => new Promise<void>((done) => s.close(() => done()))),
+      );
+      dhcpSock = proxySock = null;
+    },
+    /** Ports actually bound (after listen). */
+    get ports(): { dhcp: number | null; proxy: number | null } {
+      return { dhcp: dhcpSock?.address().port ?? null, proxy: proxySock?.address().port ?? null };
+    },
+  };
+}
+
+export type ProxyDhcpServer = ReturnType<typeof createProxyDhcpServer>;
