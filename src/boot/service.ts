@@ -111,8 +111,22 @@ export function createBootService(deps: BootServiceDeps) {
     throw err;
   }
 
+  /*
+   * Which MAC last booted from which address: asset requests (kernels, WIMs)
+   * carry no MAC, so their boot events are tied to the host this way. Bounded;
+   * the oldest entry goes first.
+   */
+  const macByIp = new Map<string, string>();
+  function rememberIp(ip: string | undefined, mac: string): void {
+    if (!ip) return;
+    macByIp.delete(ip);
+    macByIp.set(ip, mac);
+    if (macByIp.size > 50_000) macByIp.delete(macByIp.keys().next().value!);
+  }
+
   function record(req: BootRequest, kind: string, request: string, r: Rendered): void {
     if (!req.record || !deps.events) return;
+    rememberIp(req.clientIp, req.mac);
     deps.events.record(
       {
         mac: req.mac,
@@ -128,6 +142,11 @@ export function createBootService(deps: BootServiceDeps) {
   }
 
   return {
+    /** The MAC that last fetched a boot script or file from this address, if any. */
+    macForIp(ip: string | undefined): string | undefined {
+      return ip ? macByIp.get(ip) : undefined;
+    },
+
     /** GET /ipxe: the per-host iPXE script. */
     script(req: BootRequest): Rendered {
       const { host, plan } = lookup(req);

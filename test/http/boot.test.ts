@@ -144,3 +144,16 @@ describe('static files', () => {
     expect(text).not.toContain('secret');
   });
 });
+
+describe('MAC by client address', () => {
+  it('remembers which MAC last booted from an address', () => {
+    const { boot } = makeStack();
+    expect(boot.macForIp('10.0.0.50')).toBeUndefined();
+    boot.script({ mac: '08:00:27:4d:4d:aa', client: {}, clientIp: '10.0.0.50', record: true });
+    boot.script({ mac: '08:00:27:4d:4d:ab', client: {}, clientIp: '10.0.0.51', record: true });
+    // A preview records nothing and teaches nothing.
+    boot.script({ mac: '08:00:27:4d:4d:ac', client: {}, clientIp: '10.0.0.50', record: false });
+    expect(boot.macForIp('10.0.0.50')).toBe('08:00:27:4d:4d:aa');
+    expect(boot.macForIp('10.0.0.51')).toBe('08:00:27:4d:4d:ab');
+  });
+});
