@@ -4,15 +4,17 @@
  * nothing, and throws InvalidInputError/NotFoundError/ConflictError otherwise.
  */
 import { z } from 'zod';
-import type { Store } from './db/store.js';
+import { maskSecrets, type Store } from './db/store.js';
 import type { Engine } from './render/engine.js';
 import { TemplateError, TemplateNotFoundError } from './render/engine.js';
 import { profileInputSchema, profileToInput } from './boot/profile.js';
-import { describeZodError, hostnameSchema, macSchema, notesSchema, profileNameSchema, templateNameSchema, variablesSchema } from './validate.js';
+import { describeZodError, hostnameSchema, labelSchema, macSchema, notesSchema, profileNameSchema, secretsSchema, templateNameSchema, variablesSchema } from './validate.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { parseHostOs } from './boot/import.js';
 import { targetFor } from './render/escape.js';
-import type { Profile } from './db/schema.js';
+import type { Profile, TaskState } from './db/schema.js';
+import { TASK_STATES } from './db/schema.js';
+import type { TaskStore } from './tasks/store.js';
 
 const hostFields = {
   hostname: hostnameSchema.nullable().optional(),
@@ -20,9 +22,36 @@ const hostFields = {
   variables: variablesSchema.optional(),
   notes: notesSchema.optional(),
   dhcpMode: z.enum(['follow', 'loader', 'ignore']).optional(),
+  labels: z.array(labelSchema).max(32).optional(),
+  secrets: secretsSchema.optional(),
+  menuMode: z.enum(['never', 'always', 'key']).optional(),
+  menuTimeout: z.number().int().min(0).max(600).optional(),
+  menuProfiles: z.array(profileNameSchema).max(40).optional(),
 };
 export const hostCreateSchema = z.object({ mac: macSchema, ...hostFields }).strict();
-export const hostPatchSchema = z.object(hostFields).strict();
+/** version: the host version the change was made against (or send If-Match); a stale one is refused with 409. */
+export const hostPatchSchema = z.object({ ...hostFields, version: z.number().int().positive().optional() }).strict();
+
+const timeSchema = z
+  .union([z.number().int().nonnegative(), z.string().datetime({ offset: true })])
+  .transform((v) => (typeof v === 'number' ? v : Date.parse(v)));
+
+export const taskAssignSchema = z
+  .object({
+    profile: profileNameSchema,
+    mac: macSchema.optional(),
+    macs: z.array(macSchema).min(1).max(10_000).optional(),
+    label: labelSchema.optional(),
+    notBefore: timeSchema.optional(),
+    expiresAt: timeSchema.optional(),
+    onFailure: z.enum(['local', 'retry']).optional(),
+    maxRetries: z.number().int().min(0).max(20).optional(),
+    comment: z.string().max(500).optional(),
+    replace: z.boolean().optional(),
+  })
+  .strict()
+  .refine((t) => [t.mac, t.macs, t.label].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of mac, macs or label' })
+  .refine((t) => t.notBefore === undefined || t.expiresAt === undefined || t.expiresAt > t.notBefore, { message: 'expiresAt must be after notBefore', path: ['expiresAt'] });
 
 function parse<T extends z.ZodType>(schema: T, input: unknown, what: string): z.infer<T> {
   const r = schema.safeParse(input);
@@ -36,8 +65,26 @@ export function parseMac(text: string): string {
 
 export type Admin = ReturnType<typeof createAdmin>;
 
-export function createAdmin(deps: { store: Store; engine: Engine }) {
+function dropNulls<T>(m: Record<string, T | null>): Record<string, T> {
+  return Object.fromEntries(Object.entries(m).filter((e): e is [string, T] => e[1] !== null));
+}
+
+/** A profile as the API shows it: secret values replaced by their names. */
+export function profileView(p: Profile) {
+  return { ...p, secrets: maskSecrets(p.secrets) };
+}
+
+export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskStore }) {
   const { store, engine } = deps;
+  const taskStore = () => {
+    if (!deps.tasks) throw new Error('tasks are not available here');
+    return deps.tasks;
+  };
+
+  function checkMenuProfiles(names: string[] | undefined): void {
+    const missing = (names ?? []).filter((n) => !store.getProfile(n));
+    if (missing.length) throw new InvalidInputError(`host: menuProfiles: profile(s) ${missing.map((n) => `"${n}"`).join(', ')} do not exist`);
+  }
 
   function templateExists(name: string): boolean {
     try {
@@ -71,12 +118,29 @@ export function createAdmin(deps: { store: Store; engine: Engine }) {
   return {
     addHost(input: unknown) {
       const h = parse(hostCreateSchema, input, 'host');
-      return store.createHost({ mac: h.mac, hostname: h.hostname ?? null, profile: h.profile || null, variables: h.variables, notes: h.notes, dhcpMode: h.dhcpMode });
+      checkMenuProfiles(h.menuProfiles);
+      return store.createHost({ ...h, hostname: h.hostname ?? null, profile: h.profile || null, secrets: h.secrets ? dropNulls(h.secrets) : undefined });
     },
-    updateHost(macText: string, input: unknown) {
+    /** PATCH: the given fields; secrets merge by name (null removes one). expectVersion (or body.version) guards against lost updates. */
+    updateHost(macText: string, input: unknown, expectVersion?: number) {
       const mac = parseMac(macText);
-      const h = parse(hostPatchSchema, input, 'host');
-      return store.updateHost(mac, { ...h, ...(h.profile === '' ? { profile: null } : {}) });
+      const { version, secrets, ...h } = parse(hostPatchSchema, input, 'host');
+      checkMenuProfiles(h.menuProfiles);
+      const patch: Parameters<Store['updateHost']>[1] = { ...h, ...(h.profile === '' ? { profile: null } : {}), expectVersion: expectVersion ?? version };
+      if (secrets) {
+        const current = store.getHostRow(mac);
+        if (!current) throw new NotFoundError(`host ${mac} does not exist`);
+        patch.secrets = dropNulls({ ...current.secrets, ...secrets });
+      }
+      return store.updateHost(mac, patch);
+    },
+    /** A discovered host becomes a managed one, optionally with its first settings. */
+    adoptHost(macText: string, input: unknown) {
+      const mac = parseMac(macText);
+      const h = store.getHost(mac);
+      if (!h) throw new NotFoundError(`host ${mac} does not exist (it has not booted yet: add it instead)`);
+      if (!h.discovered) throw new ConflictError(`host ${mac} is already managed`);
+      return this.updateHost(macText, input ?? {});
     },
     removeHost(macText: string) {
       store.deleteHost(parseMac(macText));
@@ -104,7 +168,10 @@ export function createAdmin(deps: { store: Store; engine: Engine }) {
       const existing = store.getProfile(name);
       if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
       if (!input || typeof input !== 'object' || Array.isArray(input)) throw new InvalidInputError('profile: body must be a JSON object');
-      const merged = { ...profileToInput(existing), ...(input as object) };
+      const given = input as Record<string, unknown>;
+      const merged: Record<string, unknown> = { ...profileToInput(existing), ...given };
+      // Secrets merge by name (null removes one): the API never shows their values to send back.
+      if (given.secrets && typeof given.secrets === 'object') merged.secrets = { ...existing.secrets, ...(given.secrets as object) };
       const p = parse(profileInputSchema, merged, 'profile');
       checkProfileRefs(p);
       return store.replaceProfile(name, p);
@@ -175,6 +242,70 @@ export function createAdmin(deps: { store: Store; engine: Engine }) {
     restoreTemplate(nameText: string, version: number) {
       const v = this.templateVersion(nameText, version);
       return store.saveTemplate(v.name, v.body, `restored from version ${version}`);
+    },
+
+    /** One task per selected host, all or none; returns the created tasks. */
+    assignTasks(input: unknown) {
+      const t = parse(taskAssignSchema, input, 'task');
+      const profile = store.getProfile(t.profile);
+      if (!profile) throw new NotFoundError(`task: profile "${t.profile}" does not exist`);
+      const sel = t.label !== undefined ? { label: t.label } : { macs: t.macs ?? [t.mac!] };
+      const { ids, missing } = store.hostIdsFor(sel);
+      if (missing.length) throw new NotFoundError(`task: ${missing.length} MAC(s) are not hosts: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' …' : ''} (add or import them first); nothing was assigned`);
+      if (!ids.length) throw new InvalidInputError(`task: no host has the label "${t.label}"`);
+      const created = taskStore().create({
+        hostIds: ids,
+        profileId: profile.id,
+        notBefore: t.notBefore ?? null,
+        expiresAt: t.expiresAt ?? null,
+        onFailure: t.onFailure,
+        maxRetries: t.maxRetries,
+        comment: t.comment,
+        replace: t.replace,
+      });
+      return created.map((c) => taskStore().view(c.id));
+    },
+    listTasks(q: { state?: string; mac?: string; batch?: string; limit?: number; offset?: number }) {
+      const states = q.state ? q.state.split(',') : undefined;
+      const bad = states?.filter((x) => !TASK_STATES.includes(x as TaskState));
+      if (bad?.length) throw new InvalidInputError(`state: ${bad.join(', ')} is not one of ${TASK_STATES.join(', ')}`);
+      let hostId: number | undefined;
+      if (q.mac) {
+        const h = store.getHostRow(parseMac(q.mac));
+        if (!h) throw new NotFoundError(`host ${q.mac} does not exist`);
+        hostId = h.id;
+      }
+      return taskStore().list({ states: states as TaskState[] | undefined, hostId, batch: q.batch, limit: q.limit, offset: q.offset });
+    },
+    getTask(id: number) {
+      return { ...taskStore().view(id), history: taskStore().history(id) };
+    },
+    cancelTask(id: number, expectVersion?: number) {
+      taskStore().cancel(id, expectVersion);
+      return taskStore().view(id);
+    },
+    /**
+     * Everything that happened to one host, oldest first: DHCP, TFTP, HTTP
+     * script/file/asset requests, task callbacks (boot events) and task state
+     * changes, so an admin sees where a boot stopped.
+     */
+    hostTimeline(macText: string, limit = 500) {
+      const mac = parseMac(macText);
+      const host = store.getHostRow(mac);
+      if (!host) throw new NotFoundError(`host ${mac} does not exist`);
+      const events = store.listEvents({ mac, limit }).map((e) => ({ at: e.at, source: e.kind, what: e.request, result: e.result, status: e.status, clientIp: e.clientIp, detail: e.detail ?? null }));
+      const changes = deps.tasks
+        ? deps.tasks.historyForHost(host.id, limit).map((t) => ({
+            at: t.at,
+            source: 'task',
+            what: `task ${t.taskId} (${t.profile}): ${t.fromState ?? 'new'} → ${t.toState}`,
+            result: t.message,
+            status: null,
+            clientIp: null,
+            detail: { taskId: t.taskId, actor: t.actor },
+          }))
+        : [];
+      return [...events, ...changes].sort((a, b) => a.at - b.at).slice(-limit);
     },
 
     importHostOs(text: string) {

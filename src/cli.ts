@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, configHelp, flagName, loadConfig, SETTINGS, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { serve } from './main.js';
+import { serve, taskSecret } from './main.js';
+import { createTaskStore } from './tasks/store.js';
+import { maskSecrets } from './db/store.js';
+import type { Profile } from './db/schema.js';
 import { createAdmin, parseMac } from './admin.js';
 import { createEngine } from './render/engine.js';
 import { createBootService } from './boot/service.js';
@@ -32,7 +35,15 @@ commands:
   hosts show MAC                          one host as JSON
   hosts add MAC [--hostname H] [--profile P] [--var K=V]… [--notes TEXT] [--dhcp-mode follow|loader|ignore]
   hosts set MAC [--hostname H|--hostname ''] [--profile P|--profile ''] [--var K=V]… [--unset-var K]… [--notes TEXT] [--dhcp-mode M]
+               [--label L]… [--menu-mode never|always|key] [--menu-timeout S] [--menu-profile P]…
+               [--secret K=V]… [--unset-secret K]…
   hosts rm MAC
+  hosts adopt MAC [--hostname H] [--profile P]   make a discovered host a managed one
+  hosts timeline MAC [--limit N]          DHCP, TFTP, HTTP and task steps of one host, in order
+  tasks assign MAC…|--label L --profile P [--not-before TIME] [--expires TIME]
+               [--on-failure local|retry] [--retries N] [--comment C] [--replace]
+  tasks list [--state S[,S]] [--mac MAC] [--batch B] [--json]
+  tasks show ID | tasks cancel ID
   profiles list [--json]
   profiles show NAME
   profiles add --json FILE|-              a profile as JSON (see README for fields per kind)
@@ -122,7 +133,17 @@ function openAdmin(cfg: Config) {
   const db = openDb(join(cfg.dataDir, 'chainboot.db'));
   const store = createStore(db);
   const engine = createEngine({ store, shippedDir: cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir) });
-  return { db, store, engine, admin: createAdmin({ store, engine }) };
+  const tasks = createTaskStore(db, () => taskSecret(store));
+  return { db, store, engine, tasks, admin: createAdmin({ store, engine, tasks }) };
+}
+
+/** A profile as the CLI prints it: its input form, secret values masked. */
+function shownProfile(p: Profile): Record<string, unknown> {
+  return { ...profileToInput(p), secrets: maskSecrets(p.secrets) };
+}
+
+function when(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -186,6 +207,14 @@ export async function main(argv: string[]): Promise<number> {
           if (o.has('profile')) patch.profile = o.one('profile') || null;
           if (o.has('notes')) patch.notes = o.one('notes');
           if (o.has('dhcp-mode')) patch.dhcpMode = o.one('dhcp-mode');
+          if (o.has('label')) patch.labels = o.all('label').filter(Boolean);
+          if (o.has('menu-mode')) patch.menuMode = o.one('menu-mode');
+          if (o.has('menu-timeout')) patch.menuTimeout = Number(o.one('menu-timeout'));
+          if (o.has('menu-profile')) patch.menuProfiles = o.all('menu-profile').filter(Boolean);
+          if (o.has('secret') || o.has('unset-secret')) {
+            patch.secrets = { ...kv(o.all('secret'), '--secret'), ...Object.fromEntries(o.all('unset-secret').map((k) => [k, null])) };
+          }
+          patch.version = current.version;
           if (o.has('var') || o.has('unset-var')) {
             const vars = { ...current.variables, ...kv(o.all('var'), '--var') };
             for (const k of o.all('unset-var')) delete vars[k];
@@ -195,6 +224,19 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         if (sub === 'rm') return admin.removeHost(mac), 0;
+        if (sub === 'adopt') {
+          const patch: Record<string, unknown> = {};
+          if (o.has('hostname')) patch.hostname = o.one('hostname') || null;
+          if (o.has('profile')) patch.profile = o.one('profile') || null;
+          print(admin.adoptHost(mac, patch));
+          return 0;
+        }
+        if (sub === 'timeline') {
+          for (const e of admin.hostTimeline(mac, Number(o.one('limit') ?? 200))) {
+            process.stdout.write(`${when(e.at)} ${e.source.padEnd(7)} ${e.status ?? '   '} ${e.what} → ${e.result}\n`);
+          }
+          return 0;
+        }
         break;
       }
       case 'profiles': {
@@ -204,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         const name = o.pos[0];
-        if (sub === 'show' && name) return print(profileToInput(admin.getProfile(name))), 0;
+        if (sub === 'show' && name) return print(shownProfile(admin.getProfile(name))), 0;
         if (sub === 'rm' && name) return admin.removeProfile(name), 0;
         if (sub === 'add' || sub === 'set') {
           let input: Record<string, unknown>;
@@ -224,8 +266,8 @@ export async function main(argv: string[]): Promise<number> {
               input[k] = k === 'entries' || k === 'inject' ? v.split(',') : /^\d+$/.test(v) ? Number(v) : v;
             }
           }
-          if (sub === 'add') print(profileToInput(admin.addProfile(input)));
-          else if (name) print(profileToInput(admin.replaceProfile(name, input)));
+          if (sub === 'add') print(shownProfile(admin.addProfile(input)));
+          else if (name) print(shownProfile(admin.replaceProfile(name, input)));
           else throw new InvalidInputError('profiles set: NAME required');
           return 0;
         }
@@ -255,6 +297,40 @@ export async function main(argv: string[]): Promise<number> {
           if (!o.pos[1] || !/^\d+$/.test(o.pos[1])) throw new InvalidInputError('templates restore: VERSION (a number) required');
           const v = admin.restoreTemplate(name, Number(o.pos[1]));
           process.stdout.write(`restored: ${v.name} is now version ${v.version}\n`);
+          return 0;
+        }
+        break;
+      }
+      case 'tasks': {
+        const o = options(more, ['replace', 'json']);
+        if (sub === 'assign') {
+          const input: Record<string, unknown> = { profile: o.one('profile') };
+          const macs = [...o.pos, ...o.all('mac')];
+          if (o.has('label')) input.label = o.one('label');
+          else if (macs.length === 1) input.mac = macs[0];
+          else if (macs.length > 1) input.macs = macs;
+          if (o.has('not-before')) input.notBefore = o.one('not-before');
+          if (o.has('expires')) input.expiresAt = o.one('expires');
+          if (o.has('on-failure')) input.onFailure = o.one('on-failure');
+          if (o.has('retries')) input.maxRetries = Number(o.one('retries'));
+          if (o.has('comment')) input.comment = o.one('comment');
+          if (o.has('replace')) input.replace = true;
+          const made = admin.assignTasks(input);
+          for (const t of made) process.stdout.write(`task ${t.id}: ${t.mac} → ${t.profile} (${t.state})\n`);
+          return 0;
+        }
+        if (sub === 'list') {
+          const r = admin.listTasks({ state: o.one('state'), mac: o.one('mac'), batch: o.one('batch'), limit: Number(o.one('limit') ?? 100) });
+          if (o.has('json')) return print(r), 0;
+          for (const t of r.tasks) process.stdout.write(`${String(t.id).padStart(6)} ${t.state.padEnd(9)} ${t.mac} ${(t.hostname ?? '-').padEnd(20)} ${t.profile.padEnd(20)} ${when(t.updatedAt)} ${t.message}\n`);
+          return 0;
+        }
+        const id = o.pos[0];
+        if (!id || !/^\d+$/.test(id)) throw new InvalidInputError(`tasks ${sub ?? ''}: task ID (a number) required`);
+        if (sub === 'show') return print(admin.getTask(Number(id))), 0;
+        if (sub === 'cancel') {
+          const t = admin.cancelTask(Number(id));
+          process.stdout.write(`task ${t.id}: ${t.state}\n`);
           return 0;
         }
         break;

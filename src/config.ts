@@ -28,10 +28,14 @@ export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'> {
   proxyDhcpPort: number;
   /** Profile given to hosts without one (and to unknown MACs); empty = boot the local disk. */
   defaultProfile: string;
+  /** Seconds a served task may go without the environment checking in before it expires. */
+  taskCheckinTimeout: number;
+  /** Seconds a running task may take before it expires. */
+  taskRunTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-type Kind = 'string' | 'port' | 'switch' | 'loglevel';
+type Kind = 'string' | 'port' | 'switch' | 'loglevel' | 'seconds';
 
 interface Setting {
   key: keyof Config;
@@ -56,6 +60,8 @@ export const SETTINGS: Setting[] = [
   { key: 'dhcpPort', kind: 'port', def: 67, help: 'proxyDHCP port' },
   { key: 'proxyDhcpPort', kind: 'port', def: 4011, help: 'PXE boot server port' },
   { key: 'defaultProfile', kind: 'string', def: '', help: 'profile for hosts that have none (default: boot the local disk)' },
+  { key: 'taskCheckinTimeout', kind: 'seconds', def: 3600, help: 'seconds a served task may wait for its environment to check in before it expires' },
+  { key: 'taskRunTimeout', kind: 'seconds', def: 86400, help: 'seconds a running task may take before it expires' },
   { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
   // proxyDHCP's own settings (loaders per architecture, quirks, menu), parsed by dhcp/settings.ts.
   ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
@@ -178,6 +184,11 @@ function coerce(s: Setting, raw: unknown): string | number | { problem: string }
     case 'port': {
       const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
       if (!Number.isInteger(n) || n < 0 || n > 65535) return { problem: `${shown} is not a port number (0–65535)` };
+      return n;
+    }
+    case 'seconds': {
+      const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 365 * 86400) return { problem: `${shown} is not a number of seconds (1–31536000)` };
       return n;
     }
     case 'switch': {

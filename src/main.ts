@@ -13,6 +13,7 @@ import { createBootService } from './boot/service.js';
 import { createEventLog, type EventLog } from './boot/events.js';
 import { startEventWriter } from './boot/event-writer.js';
 import { createAdmin } from './admin.js';
+import { createTaskStore, type TaskStore } from './tasks/store.js';
 import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
 import { loaderReport } from './boot/loaders.js';
@@ -27,6 +28,7 @@ export interface Services {
   db: Db;
   store: Store;
   events: EventLog;
+  tasks: TaskStore;
   app: ReturnType<typeof createApp>;
   baseUrl: string;
 }
@@ -55,21 +57,33 @@ export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string;
   const onError = (err: unknown) => log.error({ err }, 'writing boot events failed');
   const writer = opts.eventWorker && dbFile !== ':memory:' ? startEventWriter(dbFile, onError) : undefined;
   const events = createEventLog({ store, writer, onError });
-  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined });
-  const admin = createAdmin({ store, engine });
+  const tasks = createTaskStore(db, () => taskSecret(store));
+  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks });
+  const admin = createAdmin({ store, engine, tasks });
   let hash = ensureAdminToken(store, cfg, log);
   const app = createApp({
     boot,
     admin,
     store,
     events,
+    tasks,
     log,
     assetRoot: cfg.assetRoot,
     loaderRoot: cfg.loaderRoot,
     tokenSha256: () => (cfg.adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
-  return { db, store, events, app, baseUrl };
+  return { db, store, events, tasks, app, baseUrl };
+}
+
+/** The key task tokens are made with: random, made once, kept in the database. */
+export function taskSecret(store: Store): string {
+  let secret = store.getSetting('task_token_key');
+  if (!secret) {
+    secret = randomBytes(32).toString('base64url');
+    store.setSetting('task_token_key', secret);
+  }
+  return secret;
 }
 
 export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Promise<void>; port: number }> {
@@ -136,9 +150,23 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     }
   }
 
+  // Tasks served but never checked in (or past their expiry) are marked expired.
+  const limits = { checkinTimeoutMs: cfg.taskCheckinTimeout * 1000, runTimeoutMs: cfg.taskRunTimeout * 1000 };
+  const sweep = () => {
+    try {
+      for (const t of s.tasks.sweep(limits)) log.info({ task: t.id, message: t.message }, `task ${t.id} expired: ${t.message}`);
+    } catch (err) {
+      log.error({ err }, 'task sweep failed');
+    }
+  };
+  sweep();
+  const sweeper = setInterval(sweep, 30_000);
+  sweeper.unref();
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= new Promise<void>((done) => {
+      clearInterval(sweeper);
       server.close(async () => {
         await dhcp?.close();
         void s.events.close().finally(() => {

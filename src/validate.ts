@@ -129,3 +129,23 @@ export function describeZodError(err: z.ZodError): string {
 export function hasControl(v: string): boolean {
   return CONTROL.test(v);
 }
+
+/**
+ * Secret variables: { name: { value, always? } } (or just the value). Values
+ * follow the same rules as variables; they are never shown back.
+ */
+export const secretsSchema = z
+  .record(z.string(), z.union([z.string(), z.object({ value: z.string(), always: z.boolean().optional() }).strict(), z.null()]))
+  .superRefine((vars, ctx) => {
+    for (const [name, v] of Object.entries(vars)) {
+      if (!VAR_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `secret name ${JSON.stringify(name.slice(0, 70))} must match ${VAR_NAME.source}` });
+      const value = v === null ? '' : typeof v === 'string' ? v : v.value;
+      if (value.length > 4096) ctx.addIssue({ code: 'custom', path: [name], message: `value is ${value.length} characters long, at most 4096 allowed` });
+      if (CONTROL.test(value)) ctx.addIssue({ code: 'custom', path: [name], message: 'value contains a control character, which is not allowed' });
+    }
+  })
+  .transform((vars) =>
+    Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v === null ? null : typeof v === 'string' ? { value: v } : v])),
+  ) as z.ZodType<Record<string, { value: string; always?: boolean } | null>>;
+
+export const labelSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'label must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit');

@@ -74,3 +74,31 @@ describe('chainboot CLI', () => {
     expect((await cli(dir, 'templates', 'show', 'kickstart/site.cfg')).stdout).toBe('network --hostname=<%= it.vars.hostname %>\n');
   });
 });
+
+describe('chainboot tasks', () => {
+  it('assigns, lists, shows and cancels tasks; adopts and shows a timeline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    await cli(dir, 'profiles', 'add', 'wipe', '--kind', 'chain', '--url', 'http://10.9.9.9/wipe.ipxe');
+    for (const mac of ['08:00:27:00:00:01', '08:00:27:00:00:02']) await cli(dir, 'hosts', 'add', mac);
+    await cli(dir, 'hosts', 'set', '08:00:27:00:00:01', '--label', 'room7', '--secret', 'root_password_hash=$6$x$y');
+    await cli(dir, 'hosts', 'set', '08:00:27:00:00:02', '--label', 'room7');
+    const shown = await cli(dir, 'hosts', 'show', '08:00:27:00:00:01');
+    expect(shown.stdout).not.toContain('$6$x$y');
+    expect(JSON.parse(shown.stdout).secrets).toEqual({ root_password_hash: { set: true, always: false } });
+
+    const assign = await cli(dir, 'tasks', 'assign', '--label', 'room7', '--profile', 'wipe', '--comment', 'decommission');
+    expect(assign.code).toBe(0);
+    expect(assign.stdout).toMatch(/^task 1: 08:00:27:00:00:01 → wipe \(pending\)\ntask 2: 08:00:27:00:00:02 → wipe \(pending\)\n$/);
+    const again = await cli(dir, 'tasks', 'assign', '08:00:27:00:00:01', '--profile', 'wipe');
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already have an open task');
+
+    expect((await cli(dir, 'tasks', 'cancel', '2')).stdout).toBe('task 2: cancelled\n');
+    const list = await cli(dir, 'tasks', 'list', '--state', 'pending');
+    expect(list.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse((await cli(dir, 'tasks', 'show', '2')).stdout).history.map((h: { toState: string }) => h.toState)).toEqual(['pending', 'cancelled']);
+    const timeline = await cli(dir, 'hosts', 'timeline', '08:00:27:00:00:02');
+    expect(timeline.stdout).toMatch(/task 2 \(wipe\): new → pending/);
+    expect(timeline.stdout).toMatch(/task 2 \(wipe\): pending → cancelled/);
+  });
+});

@@ -9,6 +9,7 @@ import {
   cmdlineSchema,
   hostFileNameSchema,
   profileNameSchema,
+  secretsSchema,
   templateNameSchema,
   urlSchema,
   variablesSchema,
@@ -23,6 +24,7 @@ const common = {
     .refine((f) => Object.keys(f).length <= 50, 'at most 50 files per profile')
     .default({}),
   variables: variablesSchema.default({}),
+  secrets: secretsSchema.default({}),
 };
 
 const linuxish = {
@@ -102,6 +104,7 @@ export function profileRow(input: ProfileInput) {
     bootTemplate: input.bootTemplate,
     files: input.files,
     variables: input.variables,
+    secrets: Object.fromEntries(Object.entries(input.secrets).filter((e): e is [string, { value: string; always?: boolean }] => e[1] !== null)),
   };
 }
 
@@ -117,6 +120,7 @@ export function profileToInput(p: {
   bootTemplate: string;
   files: Record<string, string>;
   variables: Record<string, string>;
+  secrets?: Record<string, { value: string; always?: boolean }>;
 }): Record<string, unknown> {
   const out: Record<string, unknown> = {
     name: p.name,
@@ -125,6 +129,7 @@ export function profileToInput(p: {
     bootTemplate: p.bootTemplate,
     files: p.files,
     variables: p.variables,
+    secrets: p.secrets ?? {},
     ...p.options,
   };
   if (p.kind === 'linux' || p.kind === 'pxelinux') {

@@ -4,12 +4,13 @@
  * shows exactly what the host would get, without side effects.
  */
 import { decide, type BootPlan } from './decide.js';
-import { buildContext, type ClientFacts, type RenderContext } from '../render/context.js';
+import { buildContext, taskContext, type ClientFacts, type RenderContext } from '../render/context.js';
 import { CONTENT_TYPES, Safe, targetFor, type Target } from '../render/escape.js';
 import { TemplateError, TemplateNotFoundError, type Engine } from '../render/engine.js';
 import type { Store } from '../db/store.js';
 import type { EventLog } from './events.js';
-import type { Host, Profile } from '../db/schema.js';
+import type { Host, Profile, Task } from '../db/schema.js';
+import type { TaskStore } from '../tasks/store.js';
 
 /** Files every host can fetch without its profile naming them. */
 export const DEFAULT_FILES: Record<string, string> = {
@@ -39,6 +40,7 @@ export interface BootServiceDeps {
   events?: EventLog;
   baseUrl: string;
   defaultProfile?: string;
+  tasks?: TaskStore;
 }
 
 export interface BootRequest {
@@ -48,6 +50,8 @@ export interface BootRequest {
   choice?: string;
   /** Record the boot event and register unknown hosts (false for previews). */
   record: boolean;
+  /** An admin preview: secrets and task tokens are shown as placeholders. */
+  preview?: boolean;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -63,20 +67,54 @@ export function createBootService(deps: BootServiceDeps) {
     return out;
   }
 
-  function lookup(req: BootRequest): { host: Host | undefined; plan: BootPlan } {
+  interface Lookup {
+    host: Host | undefined;
+    plan: BootPlan;
+    /** The host's open task (served or running, or pending and due) and its profile. */
+    open?: { task: Task; profile: Profile };
+  }
+
+  function lookup(req: BootRequest): Lookup {
     let { host, profile } = store.hostAndProfile(req.mac);
     if (!host && req.record) host = store.discoverHost(req.mac, facts(req.client));
     const defaultProfile = deps.defaultProfile ? store.getProfile(deps.defaultProfile) : undefined;
     const choice = req.choice ? { name: req.choice, profile: store.getProfile(req.choice) } : undefined;
-    return { host, plan: decide({ host, hostProfile: profile, defaultProfile, choice }) };
+    let open: Lookup['open'];
+    const task = host && deps.tasks ? deps.tasks.activeForHost(host.id) : undefined;
+    if (task) {
+      const tp = store.getProfileById(task.profileId);
+      if (tp) open = { task, profile: tp };
+    }
+    return { host, open, plan: decide({ host, hostProfile: profile, defaultProfile, choice, task: open }) };
   }
 
-  function context(req: BootRequest, host: Host | undefined, profile: Profile | undefined, target: Target): RenderContext {
-    const menuEntries =
-      profile?.kind === 'menu'
-        ? ((profile.options.entries as string[] | undefined) ?? []).map((n) => store.getProfile(n)).filter((p): p is Profile => !!p)
-        : undefined;
-    const ctx = buildContext({ baseUrl: deps.baseUrl, mac: req.mac, host, profile, client: req.client, menuEntries });
+  /** Secret values a per-host file may carry now: while a task is open, or those marked always. */
+  function secretsFor(req: BootRequest, host: Host, profile: Profile | undefined, taskOpen: boolean): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of [...Object.entries(profile?.secrets ?? {}), ...Object.entries(host.secrets)]) {
+      if (taskOpen || v.always) out[k] = req.preview ? '********' : v.value;
+    }
+    return out;
+  }
+
+  function context(req: BootRequest, host: Host | undefined, profile: Profile | undefined, target: Target, extra: { task?: Task; secrets?: Record<string, string>; hostMenu?: boolean } = {}): RenderContext {
+    const menuNames = extra.hostMenu && host ? host.menuProfiles : profile?.kind === 'menu' ? ((profile.options.entries as string[] | undefined) ?? []) : undefined;
+    const menuEntries = menuNames?.map((n) => store.getProfile(n)).filter((p): p is Profile => !!p);
+    const task =
+      extra.task && deps.tasks
+        ? taskContext(deps.baseUrl, extra.task.id, extra.task.attempt, req.preview ? 'PREVIEW-TOKEN' : deps.tasks.tokenFor(extra.task))
+        : null;
+    const ctx = buildContext({ baseUrl: deps.baseUrl, mac: req.mac, host, profile, client: req.client, menuEntries, secrets: extra.secrets, task });
+    if (extra.hostMenu && host) {
+      // The host's own menu: its allowed profiles, defaulting to its standing boot.
+      ctx.menu = {
+        title: `chainboot: ${host.hostname ?? host.mac}`,
+        timeout: host.menuTimeout,
+        default: profile?.name ?? '',
+        mode: host.menuMode === 'key' ? 'key' : 'always',
+        entries: (menuEntries ?? []).map((p) => ({ name: p.name, label: p.description || p.name })),
+      };
+    }
     if (ctx.profile && ctx.profile.cmdline) {
       // The command line is itself a small template (it may name per-host URLs
       // or variables), rendered in the language of the file it is written
@@ -151,11 +189,15 @@ export function createBootService(deps: BootServiceDeps) {
     script(req: BootRequest): Rendered {
       const { host, plan } = lookup(req);
       let r: Rendered;
-      const profile = plan.action === 'profile' ? plan.profile : undefined;
-      const template = profile ? profile.bootTemplate || `ipxe/${profile.kind}.ipxe` : 'ipxe/local.ipxe';
+      const profile = plan.action === 'local' ? undefined : plan.profile;
+      // A host's standing menu, unless it has work to do or came back with a choice.
+      const hostMenu = plan.action !== 'task' && !req.choice && !!host && host.menuMode !== 'never' && host.menuProfiles.length > 0;
+      const template = hostMenu ? 'ipxe/host-menu.ipxe' : profile ? profile.bootTemplate || `ipxe/${profile.kind}.ipxe` : 'ipxe/local.ipxe';
       try {
-        const body = engine.render(template, context(req, host, profile, 'ipxe'));
-        r = { status: 200, body, contentType: TEXT, summary: plan.action === 'local' ? `local (${plan.reason})` : `${profile!.kind} ${profile!.name} (${plan.reason})`, template, plan };
+        const body = engine.render(template, context(req, host, profile, 'ipxe', { task: plan.action === 'task' ? plan.task : undefined, hostMenu }));
+        const what = plan.action === 'local' ? `local (${plan.reason})` : `${profile!.kind} ${profile!.name} (${plan.reason})`;
+        r = { status: 200, body, contentType: TEXT, summary: hostMenu ? `host menu, default ${what}` : what, template, plan };
+        if (plan.action === 'task' && req.record && deps.tasks) deps.tasks.served(plan.task);
       } catch (err) {
         r = { ...failure(err, `the boot script for ${req.mac}`), template, plan };
       }
@@ -166,7 +208,7 @@ export function createBootService(deps: BootServiceDeps) {
     /** GET /pxelinux.cfg/01-<mac>: a pxelinux config for this host. */
     pxelinux(req: BootRequest): Rendered {
       const { host, plan } = lookup(req);
-      const profile = plan.action === 'profile' ? plan.profile : undefined;
+      const profile = plan.action === 'local' ? undefined : plan.profile;
       const template = profile && ['linux', 'pxelinux', 'memdisk-iso'].includes(profile.kind) ? `pxelinux/${profile.kind}.cfg` : 'pxelinux/local.cfg';
       let r: Rendered;
       try {
@@ -181,20 +223,21 @@ export function createBootService(deps: BootServiceDeps) {
 
     /** GET /hosts/<mac>/<file>: a per-host file (kickstart, autorun.bat …). */
     file(req: BootRequest, file: string): Rendered {
-      const { host, plan } = lookup({ ...req, record: false });
+      const { host, plan, open } = lookup({ ...req, record: false });
       let r: Rendered;
       if (!host) {
         r = { status: 404, body: `chainboot: no host ${req.mac}\n`, contentType: TEXT, summary: 'unknown host' };
       } else {
-        const profile = plan.action === 'profile' ? plan.profile : undefined;
+        // While a task is open, its environment fetches the task profile's files (with the task's token and secrets).
+        const profile = open ? open.profile : plan.action === 'local' ? undefined : plan.profile;
         const template = profile?.files[file] ?? DEFAULT_FILES[file];
         if (!template) {
           r = { status: 404, body: `chainboot: no file "${file}" for ${req.mac} (its profile offers: ${Object.keys({ ...DEFAULT_FILES, ...(profile?.files ?? {}) }).join(', ')})\n`, contentType: TEXT, summary: 'no such file' };
         } else {
           const target = targetFor(template);
           try {
-            const body = engine.render(template, context(req, host, profile, target));
-            r = { status: 200, body, contentType: CONTENT_TYPES[target], summary: `${template}${profile ? ` for ${profile.name}` : ''}`, template };
+            const body = engine.render(template, context(req, host, profile, target, { task: open?.task, secrets: secretsFor(req, host, profile, !!open) }));
+            r = { status: 200, body, contentType: CONTENT_TYPES[target], summary: `${template}${profile ? ` for ${profile.name}` : ''}${open ? ` (task ${open.task.id})` : ''}`, template };
           } catch (err) {
             r = { ...failure(err, `${file} for ${req.mac}`), template };
           }

@@ -19,9 +19,72 @@ export const profiles = sqliteTable('profiles', {
   /** Per-host files this profile offers: file name → template name (ks.cfg → kickstart/rhel.cfg). */
   files: text('files', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
   variables: text('variables', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
+  secrets: text('secrets', { mode: 'json' }).$type<Record<string, SecretValue>>().notNull().default({}),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
+
+export interface SecretValue {
+  value: string;
+  /** Serve it even when no task is pending or running for the host. */
+  always?: boolean;
+}
+
+export const TASK_STATES = ['pending', 'served', 'running', 'done', 'failed', 'expired', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const ACTIVE_TASK_STATES: TaskState[] = ['pending', 'served', 'running'];
+
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hostId: integer('host_id')
+      .notNull()
+      .references(() => hosts.id, { onDelete: 'cascade' }),
+    profileId: integer('profile_id')
+      .notNull()
+      .references(() => profiles.id, { onDelete: 'restrict' }),
+    state: text('state', { enum: TASK_STATES }).notNull(),
+    /** Tasks made by one assignment (a list of MACs or a label) share it. */
+    batch: text('batch'),
+    comment: text('comment').notNull().default(''),
+    notBefore: integer('not_before'),
+    expiresAt: integer('expires_at'),
+    /** After failed: local (give up) or retry (back to pending) while attempt <= maxRetries. */
+    onFailure: text('on_failure', { enum: ['local', 'retry'] }).notNull().default('local'),
+    maxRetries: integer('max_retries').notNull().default(0),
+    attempt: integer('attempt').notNull().default(1),
+    /** Last progress text or failure message from the environment. */
+    message: text('message').notNull().default(''),
+    /** Random per task; the callback token is an HMAC over it, so tokens are not stored. */
+    nonce: text('nonce').notNull(),
+    version: integer('version').notNull().default(1),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    servedAt: integer('served_at'),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [index('tasks_host_state_idx').on(t.hostId, t.state), index('tasks_state_idx').on(t.state)],
+);
+
+/** Every state change of every task, with time and message: the task's history. */
+export const taskEvents = sqliteTable(
+  'task_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    at: integer('at').notNull(),
+    fromState: text('from_state'),
+    toState: text('to_state').notNull(),
+    message: text('message').notNull().default(''),
+    /** admin | boot | callback | sweeper */
+    actor: text('actor').notNull(),
+  },
+  (t) => [index('task_events_task_idx').on(t.taskId, t.at)],
+);
 
 export const hosts = sqliteTable(
   'hosts',
@@ -41,6 +104,21 @@ export const hosts = sqliteTable(
     dhcpMode: text('dhcp_mode', { enum: ['follow', 'loader', 'ignore'] }).notNull().default('follow'),
     /** Registered by its first boot rather than by an admin. */
     discovered: integer('discovered', { mode: 'boolean' }).notNull().default(false),
+    /** Free-form group names ("lab3", "rack-12") for assigning tasks to many hosts at once. */
+    labels: text('labels', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    /**
+     * Variables only the host's per-host files see, and only while a task for
+     * it is pending or running (or always, if `always`): password hashes,
+     * product keys, join credentials. Never returned by the API.
+     */
+    secrets: text('secrets', { mode: 'json' }).$type<Record<string, SecretValue>>().notNull().default({}),
+    /** The standing boot menu: never (straight to the default action), always, or key (only if a key is pressed within menuTimeout s). */
+    menuMode: text('menu_mode', { enum: ['never', 'always', 'key'] }).notNull().default('never'),
+    menuTimeout: integer('menu_timeout').notNull().default(5),
+    /** Profiles this host's menu offers. */
+    menuProfiles: text('menu_profiles', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    /** Optimistic concurrency: every change increments it; a change made against an older version is refused. */
+    version: integer('version').notNull().default(1),
     /** What the client last said about itself (from iPXE's settings); untrusted. */
     facts: text('facts', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
     firstSeen: integer('first_seen'),
@@ -89,6 +167,8 @@ export const settings = sqliteTable('settings', {
 });
 
 export type Profile = typeof profiles.$inferSelect;
+export type Task = typeof tasks.$inferSelect;
+export type TaskEvent = typeof taskEvents.$inferSelect;
 export type Host = typeof hosts.$inferSelect;
 export type TemplateVersion = typeof templates.$inferSelect;
 export type BootEvent = typeof bootEvents.$inferSelect;

@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, like, lt, or, sql, count, max, inArray } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { bootEvents, hosts, profiles, settings, templates, type Host, type NewBootEvent, type Profile, type TemplateVersion } from './schema.js';
+import { bootEvents, hosts, profiles, settings, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { profileRow, type ProfileInput } from '../boot/profile.js';
 
@@ -15,10 +15,23 @@ export interface HostInput {
   variables?: Record<string, string>;
   notes?: string;
   dhcpMode?: 'follow' | 'loader' | 'ignore';
+  labels?: string[];
+  secrets?: Record<string, SecretValue>;
+  menuMode?: 'never' | 'always' | 'key';
+  menuTimeout?: number;
+  menuProfiles?: string[];
+  /** Refuse the change unless the host is still at this version (optimistic concurrency). */
+  expectVersion?: number;
 }
 
-export interface HostView extends Host {
+/** A host as the API shows it: profile by name, secrets by name only. */
+export interface HostView extends Omit<Host, 'secrets'> {
   profile: string | null;
+  secrets: Record<string, { set: true; always: boolean }>;
+}
+
+export function maskSecrets(secrets: Record<string, SecretValue>): Record<string, { set: true; always: boolean }> {
+  return Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, { set: true as const, always: !!v.always }]));
 }
 
 export interface ImportLine {
@@ -127,6 +140,12 @@ export function createStore(db: Db, now: () => number = Date.now) {
       variables: JSON.parse(r.variables as string) as Record<string, string>,
       notes: r.notes as string,
       dhcpMode: r.dhcp_mode as Host['dhcpMode'],
+      labels: JSON.parse(r.labels as string) as string[],
+      secrets: JSON.parse(r.secrets as string) as Record<string, SecretValue>,
+      menuMode: r.menu_mode as Host['menuMode'],
+      menuTimeout: r.menu_timeout as number,
+      menuProfiles: JSON.parse(r.menu_profiles as string) as string[],
+      version: r.version as number,
       discovered: r.discovered === 1,
       facts: JSON.parse(r.facts as string) as Record<string, string>,
       firstSeen: (r.first_seen as number | null) ?? null,
@@ -144,8 +163,8 @@ export function createStore(db: Db, now: () => number = Date.now) {
   }
 
   function view(h: Host): HostView {
-    const p = h.profileId === null ? undefined : profileById.get({ id: h.profileId });
-    return { ...h, profile: p?.name ?? null };
+    const p = h.profileId === null ? undefined : cachedProfileById(h.profileId);
+    return { ...h, profile: p?.name ?? null, secrets: maskSecrets(h.secrets) };
   }
 
   const store = {
@@ -196,6 +215,25 @@ export function createStore(db: Db, now: () => number = Date.now) {
       const h = hostByMac.get({ mac });
       return h && view(h);
     },
+    /** The stored host row, secrets included (for internal merges; never sent out). */
+    getHostRow(mac: string): Host | undefined {
+      return hostFromRow(rawHostByMac.get(mac) as Record<string, unknown> | undefined);
+    },
+    /** Host ids for MACs (all must exist) or for a label. */
+    hostIdsFor(sel: { macs?: string[]; label?: string }): { ids: number[]; missing: string[] } {
+      if (sel.label !== undefined) {
+        const rows = db.$client.prepare('SELECT hosts.id FROM hosts, json_each(hosts.labels) WHERE json_each.value = ? ORDER BY hosts.id').pluck().all(sel.label) as number[];
+        return { ids: rows, missing: [] };
+      }
+      const ids: number[] = [];
+      const missing: string[] = [];
+      for (const mac of sel.macs ?? []) {
+        const h = hostByMac.get({ mac });
+        if (h) ids.push(h.id);
+        else missing.push(mac);
+      }
+      return { ids: [...new Set(ids)], missing };
+    },
     /** The boot hot path: host and its profile, with no extra mapping. */
     hostAndProfile(mac: string): { host: Host | undefined; profile: Profile | undefined } {
       const host = hostFromRow(rawHostByMac.get(mac) as Record<string, unknown> | undefined);
@@ -229,6 +267,11 @@ export function createStore(db: Db, now: () => number = Date.now) {
           variables: input.variables ?? {},
           notes: input.notes ?? '',
           dhcpMode: input.dhcpMode ?? 'follow',
+          labels: input.labels ?? [],
+          secrets: input.secrets ?? {},
+          menuMode: input.menuMode ?? 'never',
+          menuTimeout: input.menuTimeout ?? 5,
+          menuProfiles: input.menuProfiles ?? [],
           createdAt: t,
           updatedAt: t,
         })
@@ -240,13 +283,29 @@ export function createStore(db: Db, now: () => number = Date.now) {
     updateHost(mac: string, patch: Omit<Partial<HostInput>, 'mac'>): HostView {
       const existing = hostByMac.get({ mac });
       if (!existing) throw new NotFoundError(`host ${mac} does not exist`);
-      const set: Partial<typeof hosts.$inferInsert> = { updatedAt: now(), discovered: false };
+      if (patch.expectVersion !== undefined && patch.expectVersion !== existing.version) {
+        throw new ConflictError(`host ${mac} was changed meanwhile (now version ${existing.version}, you had ${patch.expectVersion}): reload and apply your change again`);
+      }
+      const set: Partial<typeof hosts.$inferInsert> = { updatedAt: now(), discovered: false, version: existing.version + 1 };
       if (patch.hostname !== undefined) set.hostname = patch.hostname;
       if (patch.profile !== undefined) set.profileId = profileIdFor(patch.profile);
       if (patch.variables !== undefined) set.variables = patch.variables;
       if (patch.notes !== undefined) set.notes = patch.notes;
       if (patch.dhcpMode !== undefined) set.dhcpMode = patch.dhcpMode;
-      return view(db.update(hosts).set(set).where(eq(hosts.id, existing.id)).returning().get());
+      if (patch.labels !== undefined) set.labels = patch.labels;
+      if (patch.secrets !== undefined) set.secrets = patch.secrets;
+      if (patch.menuMode !== undefined) set.menuMode = patch.menuMode;
+      if (patch.menuTimeout !== undefined) set.menuTimeout = patch.menuTimeout;
+      if (patch.menuProfiles !== undefined) set.menuProfiles = patch.menuProfiles;
+      // The version in the WHERE clause closes the gap between the read above and this write.
+      const row = db
+        .update(hosts)
+        .set(set)
+        .where(and(eq(hosts.id, existing.id), eq(hosts.version, existing.version)))
+        .returning()
+        .get();
+      if (!row) throw new ConflictError(`host ${mac} was changed meanwhile: reload and apply your change again`);
+      return view(row);
     },
     deleteHost(mac: string): void {
       const r = db.delete(hosts).where(eq(hosts.mac, mac)).run();

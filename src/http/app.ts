@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { bootRoutes } from './routes/boot.js';
 import { fileRoutes } from './routes/files.js';
 import { apiRoutes } from './routes/api.js';
+import { taskCallbackRoutes } from './routes/tasks.js';
+import type { TaskStore } from '../tasks/store.js';
 import type { BootService } from '../boot/service.js';
 import type { Admin } from '../admin.js';
 import type { Store } from '../db/store.js';
@@ -21,6 +23,7 @@ export interface AppDeps {
   admin: Admin;
   store: Store;
   events?: EventLog;
+  tasks?: TaskStore;
   log: Logger;
   assetRoot: string;
   loaderRoot: string;
@@ -33,6 +36,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', bootRoutes(deps.boot));
+  if (deps.tasks) app.route('/', taskCallbackRoutes({ tasks: deps.tasks, events: deps.events }));
   app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot }));
   app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256 }));
 

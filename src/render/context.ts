@@ -101,9 +101,30 @@ export interface RenderContext {
   };
   /** iPXE display text (menus, echo): control characters and "$" removed. */
   label: (v: unknown) => Safe;
-  /** Menu entries, for menu profiles. */
-  menu?: { title: string; timeout: number; default: string; entries: { name: string; label: string }[] };
+  /** Menu entries, for menu profiles and host menus. */
+  menu?: { title: string; timeout: number; default: string; entries: { name: string; label: string }[]; mode?: 'always' | 'key' };
+  /** The task this boot serves, with its callback URLs (the token is in them); null when there is none. */
+  task: TaskContext | null;
   now: string;
+}
+
+export interface TaskContext {
+  id: number;
+  attempt: number;
+  token: Safe;
+  urls: {
+    running: Safe;
+    done: Safe;
+    failed: Safe;
+    /** Append a URL-encoded message: <%~ it.task.urls.progress %>copying%20image */
+    progress: Safe;
+  };
+}
+
+export function taskContext(baseUrl: string, id: number, attempt: number, token: string): TaskContext {
+  const base = baseUrl.replace(/\/+$/, '');
+  const u = (what: string, tail = '') => new Safe(`${base}/tasks/${id}/${what}?token=${encodeURIComponent(token)}${tail}`);
+  return { id, attempt, token: new Safe(token), urls: { running: u('running'), done: u('done'), failed: u('failed'), progress: u('progress', '&message=') } };
 }
 
 const wrap = (f: (v: unknown) => string) => (v: unknown) => new Safe(f(v));
@@ -129,12 +150,15 @@ export function buildContext(opts: {
   profile: Profile | undefined;
   client: ClientFacts;
   menuEntries?: Profile[];
+  /** Secret variables to merge into vars (per-host files while a task is open). */
+  secrets?: Record<string, string>;
+  task?: TaskContext | null;
   now?: Date;
 }): RenderContext {
   const { host, profile } = opts;
   const urls = urlBuilder(opts.baseUrl, opts.mac);
   const hostname = host?.hostname ?? '';
-  const vars: Record<string, string> = { ...(profile?.variables ?? {}), ...(host?.variables ?? {}) };
+  const vars: Record<string, string> = { ...(profile?.variables ?? {}), ...(host?.variables ?? {}), ...(opts.secrets ?? {}) };
   if (hostname) vars.hostname = hostname;
   const ctx: RenderContext = {
     server: { baseUrl: urls.base },
@@ -164,6 +188,7 @@ export function buildContext(opts: {
     urls,
     esc: ESC,
     label: ipxeLabel,
+    task: opts.task ?? null,
     now: (opts.now ?? new Date()).toISOString(),
   };
   if (profile?.kind === 'menu') {

@@ -85,7 +85,7 @@ export const HOSTS = {
     mac: '52:54:00:00:00:01',
     hostname: 'web01',
     profile: 'debian12',
-    variables: { domain: 'lab.example', root_password_hash: ROOT_HASH, username: 'ops', user_password_hash: USER_HASH, disk: 'sda', proxy: 'http://10.0.0.3:3128/', callback_url: 'http://10.0.0.5:9000/done/web01' },
+    variables: { domain: 'lab.example', root_password_hash: ROOT_HASH, username: 'ops', user_password_hash: USER_HASH, disk: 'sda', proxy: 'http://10.0.0.3:3128/' },
   },
   /** Rocky, static addressing and everything else set. */
   db01: {
@@ -103,7 +103,6 @@ export const HOSTS = {
       root_password_hash: ROOT_HASH,
       ssh_key: SSH_KEY,
       disk: 'sda',
-      callback_url: 'http://10.0.0.5:9000/done/db01',
     },
   },
   /** Ubuntu, static addressing with a prefix length. */
@@ -111,7 +110,7 @@ export const HOSTS = {
     mac: '52:54:00:00:00:03',
     hostname: 'app01',
     profile: 'ubuntu24',
-    variables: { ip: '10.0.0.31', netmask: '24', gateway: '10.0.0.1', dns: '10.0.0.1, 10.0.0.2', username: 'ops', user_password_hash: USER_HASH, ssh_key: SSH_KEY, disk: 'nvme0n1', callback_url: 'http://10.0.0.5:9000/done/app01' },
+    variables: { ip: '10.0.0.31', netmask: '24', gateway: '10.0.0.1', dns: '10.0.0.1, 10.0.0.2', username: 'ops', user_password_hash: USER_HASH, ssh_key: SSH_KEY, disk: 'nvme0n1' },
   },
   /** Windows on a BIOS machine, image from a share. */
   win01: {
@@ -130,7 +129,6 @@ export const HOSTS = {
       windows_timezone: 'W. Europe Standard Time',
       admin_password: 'Pa<ss>&"word\'',
       product_key: 'VK7JG-NPHTM-C97JM-9MPGT-3V66T',
-      callback_url: 'http://10.0.0.5:9000/done/win01',
     },
   },
   tools01: { mac: '52:54:00:00:00:05', hostname: 'tools01', profile: 'alpine' },

@@ -12,22 +12,25 @@ import { createApp } from '../../src/http/app.js';
 import { tokenHash } from '../../src/http/routes/api.js';
 import { silentLogger } from '../../src/log.js';
 import { shippedTemplatesDir } from '../../src/paths.js';
+import { createTaskStore } from '../../src/tasks/store.js';
 
 export const TOKEN = 'test-admin-token-0123456789abcdef';
 
-export function makeStack(opts: { baseUrl?: string; defaultProfile?: string; assetRoot?: string; loaderRoot?: string } = {}) {
+export function makeStack(opts: { baseUrl?: string; defaultProfile?: string; assetRoot?: string; loaderRoot?: string; now?: () => number } = {}) {
   const db = openDb(':memory:');
-  const store = createStore(db);
+  const store = createStore(db, opts.now);
   const engine = createEngine({ store, shippedDir: shippedTemplatesDir });
   const events = createEventLog({ store, intervalMs: 10_000 });
   const baseUrl = opts.baseUrl ?? 'http://10.0.0.5:8080';
-  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: opts.defaultProfile });
-  const admin = createAdmin({ store, engine });
+  const tasks = createTaskStore(db, () => 'test-task-key', opts.now);
+  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: opts.defaultProfile, tasks });
+  const admin = createAdmin({ store, engine, tasks });
   const app = createApp({
     boot,
     admin,
     store,
     events,
+    tasks,
     log: silentLogger,
     assetRoot: opts.assetRoot ?? '/nonexistent',
     loaderRoot: opts.loaderRoot ?? '/nonexistent',
@@ -43,5 +46,5 @@ export function makeStack(opts: { baseUrl?: string; defaultProfile?: string; ass
     }
     return app.request(`/api/v1${path}`, { ...init, headers, body });
   };
-  return { db, store, engine, events, boot, admin, app, api, baseUrl };
+  return { db, store, engine, events, tasks, boot, admin, app, api, baseUrl };
 }

@@ -25,6 +25,7 @@ const SHIPPED = [
   'autoinstall/user-data.yaml',
   'ipxe/boot.ipxe',
   'ipxe/chain.ipxe',
+  'ipxe/host-menu.ipxe',
   'ipxe/linux.ipxe',
   'ipxe/local.ipxe',
   'ipxe/memdisk-iso.ipxe',

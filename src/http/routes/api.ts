@@ -5,7 +5,7 @@
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Admin } from '../../admin.js';
+import { profileView, type Admin } from '../../admin.js';
 import type { Store } from '../../db/store.js';
 import type { BootService } from '../../boot/service.js';
 import { normalizeMac } from '../../boot/mac.js';
@@ -16,14 +16,27 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.length > 1024 * 1024) throw new InvalidInputError('body is larger than 1 MiB');
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new InvalidInputError(`body must be JSON: ${(e as Error).message}`);
   }
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.length > 1024 * 1024) throw new InvalidInputError('body is larger than 1 MiB');
+  return parseJson(text);
+}
+
+/** If-Match: "<version>" → the version; absent → undefined; anything else is a 400. */
+function ifMatch(c: Context): number | undefined {
+  const h = c.req.header('if-match');
+  if (h === undefined) return undefined;
+  const m = /^(?:W\/)?"(\d+)"$/.exec(h.trim());
+  if (!m) throw new InvalidInputError('If-Match: expected a version in quotes, as sent in ETag (e.g. "3")');
+  return Number(m[1]);
 }
 
 function intQuery(c: Context, name: string, def: number, min: number, max: number): number {
@@ -74,20 +87,54 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
   app.post('/hosts', async (c) => c.json(admin.addHost(await jsonBody(c)), 201));
   app.get('/hosts/:mac', async (c) => {
     await fresh();
-    return c.json(admin.getHost(c.req.param('mac')));
+    const h = admin.getHost(c.req.param('mac'));
+    return c.json(h, 200, { ETag: `"${h.version}"` });
   });
-  app.patch('/hosts/:mac', async (c) => c.json(admin.updateHost(c.req.param('mac'), await jsonBody(c))));
+  // Optimistic concurrency: If-Match: "<version>" (from GET's ETag) or a
+  // "version" field; a change made against an older version answers 409.
+  app.patch('/hosts/:mac', async (c) => {
+    const h = admin.updateHost(c.req.param('mac'), await jsonBody(c), ifMatch(c));
+    return c.json(h, 200, { ETag: `"${h.version}"` });
+  });
+  app.post('/hosts/:mac/adopt', async (c) => {
+    const text = await c.req.text();
+    const body = text.trim() ? parseJson(text) : {};
+    return c.json(admin.adoptHost(c.req.param('mac'), body));
+  });
+  app.get('/hosts/:mac/timeline', async (c) => {
+    await fresh();
+    return c.json(admin.hostTimeline(c.req.param('mac'), intQuery(c, 'limit', 500, 1, 5000)));
+  });
+
+  // ---- tasks ----------------------------------------------------------------
+  app.get('/tasks', (c) =>
+    c.json(
+      admin.listTasks({
+        state: c.req.query('state') || undefined,
+        mac: c.req.query('mac') || undefined,
+        batch: c.req.query('batch') || undefined,
+        limit: intQuery(c, 'limit', 100, 1, 1000),
+        offset: intQuery(c, 'offset', 0, 0, 10_000_000),
+      }),
+    ),
+  );
+  app.post('/tasks', async (c) => c.json(admin.assignTasks(await jsonBody(c)), 201));
+  app.get('/tasks/:id{[0-9]+}', (c) => {
+    const t = admin.getTask(Number(c.req.param('id')));
+    return c.json(t, 200, { ETag: `"${t.version}"` });
+  });
+  app.post('/tasks/:id{[0-9]+}/cancel', (c) => c.json(admin.cancelTask(Number(c.req.param('id')), ifMatch(c))));
   app.delete('/hosts/:mac', (c) => {
     admin.removeHost(c.req.param('mac'));
     return c.body(null, 204);
   });
 
   // ---- profiles -----------------------------------------------------------
-  app.get('/profiles', (c) => c.json(store.listProfiles()));
-  app.post('/profiles', async (c) => c.json(admin.addProfile(await jsonBody(c)), 201));
-  app.get('/profiles/:name', (c) => c.json(admin.getProfile(c.req.param('name'))));
-  app.put('/profiles/:name', async (c) => c.json(admin.replaceProfile(c.req.param('name'), await jsonBody(c))));
-  app.patch('/profiles/:name', async (c) => c.json(admin.patchProfile(c.req.param('name'), await jsonBody(c))));
+  app.get('/profiles', (c) => c.json(store.listProfiles().map(profileView)));
+  app.post('/profiles', async (c) => c.json(profileView(admin.addProfile(await jsonBody(c))), 201));
+  app.get('/profiles/:name', (c) => c.json(profileView(admin.getProfile(c.req.param('name')))));
+  app.put('/profiles/:name', async (c) => c.json(profileView(admin.replaceProfile(c.req.param('name'), await jsonBody(c)))));
+  app.patch('/profiles/:name', async (c) => c.json(profileView(admin.patchProfile(c.req.param('name'), await jsonBody(c)))));
   app.delete('/profiles/:name', (c) => {
     admin.removeProfile(c.req.param('name'));
     return c.body(null, 204);
@@ -150,7 +197,7 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
     const file = c.req.query('file');
     const kind = c.req.query('kind') ?? (file ? 'file' : 'ipxe');
     const choice = c.req.query('choice') || undefined;
-    const req = { mac, client: {}, choice, record: false };
+    const req = { mac, client: {}, choice, record: false, preview: true };
     let r;
     if (kind === 'ipxe') r = boot.script(req);
     else if (kind === 'pxelinux') r = boot.pxelinux(req);

@@ -6,7 +6,6 @@ setlocal
 if not defined CHAINBOOT_WPEINIT wpeinit
 set CB=X:\chainboot
 if not exist %CB% mkdir %CB%
-
 echo chainboot: partitioning
 rem diskpart.txt comes from chainboot: the copy wimboot injected, else fetched.
 if exist %SystemRoot%\System32\diskpart.txt (
@@ -27,9 +26,6 @@ W:\Windows\System32\bcdboot.exe W:\Windows /s S: || goto failed
 echo chainboot: fetching unattend.xml for the first boot
 if not exist W:\Windows\Panther mkdir W:\Windows\Panther
 curl.exe -fsS -o W:\Windows\Panther\unattend.xml http://10.0.0.5:8080/hosts/52-54-00-00-00-04/unattend.xml || goto failed
-
-rem Report the finished install; a failed call does not stop the reboot.
-curl.exe -fsS -m 30 -o NUL http://10.0.0.5:9000/done/win01
 
 echo chainboot: done, restarting
 wpeutil reboot

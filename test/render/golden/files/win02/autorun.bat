@@ -6,7 +6,6 @@ setlocal
 if not defined CHAINBOOT_WPEINIT wpeinit
 set CB=X:\chainboot
 if not exist %CB% mkdir %CB%
-
 echo chainboot: partitioning
 rem diskpart.txt comes from chainboot: the copy wimboot injected, else fetched.
 if exist %SystemRoot%\System32\diskpart.txt (

@@ -1,0 +1,75 @@
+/**
+ * Task callbacks: the booted environment reports with a plain HTTP call,
+ * GET or POST, the task's token in ?token= (or Authorization: Bearer):
+ *
+ *   /tasks/<id>/running            the environment is up
+ *   /tasks/<id>/progress?message=  progress text (also a POST body)
+ *   /tasks/<id>/done
+ *   /tasks/<id>/failed?message=
+ *
+ * curl, busybox wget, curl.exe and PowerShell's Invoke-WebRequest all manage
+ * that. A wrong token is refused (403); a finished task's token stops
+ * working (409), so a replayed call cannot reopen or redo anything.
+ */
+import { Hono, type Context } from 'hono';
+import type { TaskStore } from '../../tasks/store.js';
+import type { EventLog } from '../../boot/events.js';
+import { isFinal } from '../../tasks/machine.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import { clientIp } from '../client-ip.js';
+import { hasControl } from '../../validate.js';
+
+const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
+const WHAT = ['running', 'progress', 'done', 'failed'] as const;
+
+async function messageOf(c: Context): Promise<string> {
+  let m = c.req.query('message') ?? '';
+  if (!m && c.req.method === 'POST') {
+    const type = c.req.header('content-type') ?? '';
+    const body = (await c.req.text()).slice(0, 8192);
+    m = type.startsWith('application/x-www-form-urlencoded') ? (new URLSearchParams(body).get('message') ?? '') : body;
+  }
+  // One line, bounded: it is shown in listings and timelines.
+  return m.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim().slice(0, 1000);
+}
+
+export function taskCallbackRoutes(deps: { tasks: TaskStore; events?: EventLog }): Hono {
+  const app = new Hono();
+  app.on(['GET', 'POST'], '/tasks/:id/:what', async (c) => {
+    const what = c.req.param('what') as (typeof WHAT)[number];
+    const idText = c.req.param('id');
+    if (!WHAT.includes(what) || !/^\d{1,12}$/.test(idText)) return c.body('not found\n', 404, TEXT);
+    const id = Number(idText);
+    const auth = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+    const token = c.req.query('token') ?? auth?.[1] ?? '';
+    const ip = clientIp(c);
+    let status = 200;
+    let answer: string;
+    let mac: string | null = null;
+    try {
+      const task = deps.tasks.get(id);
+      mac = deps.tasks.view(id).mac;
+      if (!token || hasControl(token) || !deps.tasks.checkToken(task, token)) {
+        status = 403;
+        answer = `task ${id}: wrong token`;
+      } else if (isFinal(task)) {
+        status = 409;
+        answer = `task ${id} is ${task.state}: its token no longer works`;
+      } else {
+        const after = deps.tasks.report(id, what, await messageOf(c));
+        answer = `ok: task ${id} is ${after.state}${after.state === 'pending' ? ` (retry, attempt ${after.attempt})` : ''}`;
+      }
+    } catch (e) {
+      if (e instanceof NotFoundError) {
+        status = 404;
+        answer = `no task ${id}`;
+      } else if (e instanceof ConflictError) {
+        status = 409;
+        answer = e.message;
+      } else throw e;
+    }
+    deps.events?.record({ mac, clientIp: ip ?? null, kind: 'task', request: `/tasks/${id}/${what}`, result: answer, status });
+    return c.body(answer + '\n', status as 200, TEXT);
+  });
+  return app;
+}

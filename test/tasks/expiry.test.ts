@@ -1,0 +1,107 @@
+/**
+ * Time-driven parts of tasks with a clock the test moves: expiry of tasks
+ * served but never checked in, "not before" scheduling, expiry of unserved
+ * tasks. And the standing menu of a host without work.
+ */
+import { describe, expect, it } from 'vitest';
+import { makeStack } from '../helpers/services.js';
+import { profileInputSchema } from '../../src/boot/profile.js';
+
+function stack() {
+  let clock = 1_000_000;
+  const s = makeStack({ now: () => clock });
+  s.store.createProfile(profileInputSchema.parse({ name: 'wipe', kind: 'chain', url: 'http://10.9.9.9/wipe.ipxe', description: 'Wipe the disks' }));
+  s.store.createProfile(profileInputSchema.parse({ name: 'diag', kind: 'chain', url: 'http://10.9.9.9/diag.ipxe', description: 'Diagnostics' }));
+  s.store.createHost({ mac: '08:00:27:00:00:01' });
+  const script = async () => (await s.app.request('/ipxe?mac=08:00:27:00:00:01')).text();
+  return { ...s, script, tick: (ms: number) => (clock += ms), at: () => clock };
+}
+
+const limits = { checkinTimeoutMs: 60_000, runTimeoutMs: 3_600_000 };
+
+describe('task timing', () => {
+  it('expires a task that was served but never checked in, and the host boots locally again', async () => {
+    const s = stack();
+    const [t] = s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01' });
+    expect(await s.script()).toContain('wipe.ipxe');
+    s.tick(59_000);
+    expect(s.tasks.sweep(limits)).toEqual([]);
+    s.tick(1_000);
+    const expired = s.tasks.sweep(limits);
+    expect(expired.map((x) => [x.id, x.state, x.message])).toEqual([[t!.id, 'expired', 'served but never checked in within 60 s']]);
+    expect(await s.script()).toMatch(/^exit/m);
+    expect(s.tasks.history(t!.id).map((h) => [h.toState, h.actor])).toEqual([
+      ['pending', 'admin'],
+      ['served', 'boot'],
+      ['expired', 'sweeper'],
+    ]);
+  });
+
+  it('waits for "not before", and expires an unserved task at its expiry', async () => {
+    const s = stack();
+    const [t] = s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01', notBefore: s.at() + 10_000, expiresAt: s.at() + 20_000 });
+    expect(await s.script()).toMatch(/^exit/m);
+    s.tick(10_000);
+    s.tick(10_000);
+    // Past its expiry it no longer decides the boot even before the sweeper runs.
+    expect(await s.script()).toMatch(/^exit/m);
+    expect(s.tasks.sweep(limits).map((x) => x.id)).toEqual([t!.id]);
+    expect(s.tasks.get(t!.id).message).toBe('not served before its expiry');
+  });
+
+  it('a scheduled task runs once its time has come', async () => {
+    const s = stack();
+    s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01', notBefore: s.at() + 5_000 });
+    expect(await s.script()).toMatch(/^exit/m);
+    s.tick(5_000);
+    expect(await s.script()).toContain('wipe.ipxe');
+  });
+
+  it('refuses bad assignments naming the field', () => {
+    const s = stack();
+    expect(() => s.admin.assignTasks({ profile: 'wipe' })).toThrow(/exactly one of mac, macs or label/);
+    expect(() => s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01', notBefore: 10, expiresAt: 5 })).toThrow(/expiresAt must be after notBefore/);
+    expect(() => s.admin.assignTasks({ profile: 'nosuch', mac: '08:00:27:00:00:01' })).toThrow(/profile "nosuch" does not exist/);
+    expect(() => s.admin.assignTasks({ profile: 'wipe', label: 'empty-room' })).toThrow(/no host has the label/);
+    expect(s.tasks.list().total).toBe(0);
+  });
+});
+
+describe('standing boot menu of a host without work', () => {
+  it('always: a menu of the allowed profiles, defaulting to the standing boot', async () => {
+    const s = stack();
+    s.admin.updateHost('08:00:27:00:00:01', { profile: 'diag', menuMode: 'always', menuTimeout: 7, menuProfiles: ['wipe', 'diag'] });
+    const body = await s.script();
+    expect(body).toContain('item wipe Wipe the disks');
+    expect(body).toContain('item diag Diagnostics');
+    expect(body).toContain('choose --default diag --timeout 7000 target');
+    expect(body).not.toContain('prompt');
+    // The choice comes back and is honoured because it is on the host's list.
+    expect(await (await s.app.request('/ipxe?mac=08:00:27:00:00:01&choice=wipe')).text()).toContain('wipe.ipxe');
+  });
+
+  it('key: only a key press within the timeout opens the menu; a task skips it', async () => {
+    const s = stack();
+    s.admin.updateHost('08:00:27:00:00:01', { menuMode: 'key', menuTimeout: 3, menuProfiles: ['diag'] });
+    const body = await s.script();
+    expect(body).toMatch(/^prompt --timeout 3000 .* && goto menu \|\| goto default$/m);
+    // No standing profile: the default path is the local disk.
+    expect(body).toMatch(/^:default\ngoto local$/m);
+    s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01' });
+    const withTask = await s.script();
+    expect(withTask).toContain('wipe.ipxe');
+    expect(withTask).not.toContain('prompt');
+  });
+
+  it('never: straight to the standing boot, and a choice off the list is ignored', async () => {
+    const s = stack();
+    s.admin.updateHost('08:00:27:00:00:01', { profile: 'diag', menuProfiles: ['wipe'] });
+    expect(await s.script()).toContain('diag.ipxe');
+    expect(await (await s.app.request('/ipxe?mac=08:00:27:00:00:01&choice=wipe')).text()).toContain('diag.ipxe');
+  });
+
+  it('refuses a menu naming a profile that does not exist', () => {
+    const s = stack();
+    expect(() => s.admin.updateHost('08:00:27:00:00:01', { menuProfiles: ['ghost'] })).toThrow(/menuProfiles: profile\(s\) "ghost" do not exist/);
+  });
+});
