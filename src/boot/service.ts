@@ -142,6 +142,19 @@ export function createBootService(deps: BootServiceDeps) {
     return ctx;
   }
 
+  /** A render error can quote the value it refused: never let that be a secret (it goes to the event log). */
+  function redact(r: Rendered, secrets: Record<string, string>): Rendered {
+    let { body, summary } = r;
+    for (const v of Object.values(secrets)) {
+      if (v.length < 3) continue;
+      for (const shown of [v, JSON.stringify(v), JSON.stringify(v.slice(0, 60)).slice(0, -1)]) {
+        body = body.split(shown).join('<secret>');
+        summary = summary.split(shown).join('<secret>');
+      }
+    }
+    return { ...r, body, summary };
+  }
+
   function failure(err: unknown, what: string): Rendered {
     if (err instanceof TemplateError || err instanceof TemplateNotFoundError) {
       return { status: 500, body: `chainboot: cannot render ${what}: ${err.message}\n`, contentType: TEXT, summary: `render error: ${err.message}` };
@@ -235,11 +248,12 @@ export function createBootService(deps: BootServiceDeps) {
           r = { status: 404, body: `chainboot: no file "${file}" for ${req.mac} (its profile offers: ${Object.keys({ ...DEFAULT_FILES, ...(profile?.files ?? {}) }).join(', ')})\n`, contentType: TEXT, summary: 'no such file' };
         } else {
           const target = targetFor(template);
+          const secrets = secretsFor(req, host, profile, !!open);
           try {
-            const body = engine.render(template, context(req, host, profile, target, { task: open?.task, secrets: secretsFor(req, host, profile, !!open) }));
+            const body = engine.render(template, context(req, host, profile, target, { task: open?.task, secrets }));
             r = { status: 200, body, contentType: CONTENT_TYPES[target], summary: `${template}${profile ? ` for ${profile.name}` : ''}${open ? ` (task ${open.task.id})` : ''}`, template };
           } catch (err) {
-            r = { ...failure(err, `${file} for ${req.mac}`), template };
+            r = { ...redact(failure(err, `${file} for ${req.mac}`), secrets), template };
           }
         }
       }

@@ -105,3 +105,17 @@ describe('standing boot menu of a host without work', () => {
     expect(() => s.admin.updateHost('08:00:27:00:00:01', { menuProfiles: ['ghost'] })).toThrow(/menuProfiles: profile\(s\) "ghost" do not exist/);
   });
 });
+
+describe('secrets in render errors', () => {
+  it('a secret the template cannot write is not quoted in the error or the event log', async () => {
+    const s = stack();
+    s.admin.updateHost('08:00:27:00:00:01', { secrets: { share_password: { value: 'p%ss&word!', always: true } }, variables: { share: 'srv', share_user: 'deploy' } });
+    const res = await s.app.request('/hosts/08:00:27:00:00:01/autorun.bat');
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(text).toContain('<secret>');
+    expect(text).not.toContain('p%ss');
+    await s.events.flush();
+    expect(JSON.stringify(s.store.listEvents())).not.toContain('p%ss');
+  });
+});
