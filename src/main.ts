@@ -8,11 +8,11 @@ import type { Config } from './config.js';
 import { resolveBaseUrl } from './config.js';
 import { openDb, type Db } from './db/client.js';
 import { createStore, type Store } from './db/store.js';
-import { createEngine } from './render/engine.js';
-import { createBootService } from './boot/service.js';
+import { createEngine, type Engine } from './render/engine.js';
+import { createBootService, type BootService } from './boot/service.js';
 import { createEventLog, type EventLog } from './boot/events.js';
 import { startEventWriter } from './boot/event-writer.js';
-import { createAdmin } from './admin.js';
+import { createAdmin, type Admin } from './admin.js';
 import { createTaskStore, type TaskStore } from './tasks/store.js';
 import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
@@ -29,8 +29,22 @@ export interface Services {
   store: Store;
   events: EventLog;
   tasks: TaskStore;
+  engine: Engine;
+  boot: BootService;
+  admin: Admin;
   app: ReturnType<typeof createApp>;
   baseUrl: string;
+}
+
+export interface BuildOptions {
+  /** Default: <dataDir>/chainboot.db; ':memory:' for tests. */
+  dbFile?: string;
+  baseUrl?: string;
+  /** Write boot events from a worker thread (serve), not in-thread (tests, CLI). */
+  eventWorker?: boolean;
+  eventIntervalMs?: number;
+  /** The clock of the store and the tasks (tests move it). */
+  now?: () => number;
 }
 
 /** The admin token's hash; a token is generated (and shown once) on first start. */
@@ -47,17 +61,17 @@ export function ensureAdminToken(store: Store, cfg: Config, log: Logger): string
   return hash;
 }
 
-export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string; baseUrl?: string; eventWorker?: boolean } = {}): Services {
+export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {}): Services {
   const dbFile = opts.dbFile ?? join(cfg.dataDir, 'chainboot.db');
   const db = openDb(dbFile);
-  const store = createStore(db);
+  const store = createStore(db, opts.now);
   const baseUrl = opts.baseUrl ?? resolveBaseUrl(cfg);
   const templateDir = cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir);
   const engine = createEngine({ store, shippedDir: templateDir });
   const onError = (err: unknown) => log.error({ err }, 'writing boot events failed');
   const writer = opts.eventWorker && dbFile !== ':memory:' ? startEventWriter(dbFile, onError) : undefined;
-  const events = createEventLog({ store, writer, onError });
-  const tasks = createTaskStore(db, () => taskSecret(store));
+  const events = createEventLog({ store, writer, onError, intervalMs: opts.eventIntervalMs });
+  const tasks = createTaskStore(db, () => taskSecret(store), opts.now);
   const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks });
   const admin = createAdmin({ store, engine, tasks });
   let hash = ensureAdminToken(store, cfg, log);
@@ -73,7 +87,7 @@ export function buildServices(cfg: Config, log: Logger, opts: { dbFile?: string;
     tokenSha256: () => (cfg.adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
-  return { db, store, events, tasks, app, baseUrl };
+  return { db, store, events, tasks, engine, boot, admin, app, baseUrl };
 }
 
 /** The key task tokens are made with: random, made once, kept in the database. */
