@@ -20,22 +20,43 @@ export interface EventLogOptions {
   writer?: EventWriter;
   /** Flush after this many ms at the latest. */
   intervalMs?: number;
-  /** Flush at once when this many events are waiting. */
+  /**
+   * Flush at once when this many events are waiting. Small batches keep the
+   * hand-over short: posting a batch to the worker copies it on the event
+   * loop (about 2 µs an event), so 128 events stall it for a quarter of a
+   * millisecond, where 500 stalled a DISCOVER storm for one.
+   */
   maxBatch?: number;
+  /**
+   * At most this many events handed to the writer and not yet stored (a
+   * posted batch waits in the worker's queue, serialized: some 600 bytes an
+   * event); past it, new events are dropped (and counted) until the writer
+   * has caught up by half, so a storm the disk cannot follow costs events,
+   * not all the memory.
+   */
+  maxQueued?: number;
   onError?: (err: unknown) => void;
 }
 
 export type EventLog = ReturnType<typeof createEventLog>;
 
+type RecordedEvent = Omit<NewBootEvent, 'at'> & { at?: number };
+
 export function createEventLog(opts: EventLogOptions) {
   const interval = opts.intervalMs ?? 200;
-  const maxBatch = opts.maxBatch ?? 500;
+  const maxBatch = opts.maxBatch ?? 128;
+  const maxQueued = opts.maxQueued ?? 100_000;
   const writer: EventWriter = opts.writer ?? { write: (e, s) => opts.store!.writeEventBatch(e, s) };
   if (!opts.writer && !opts.store) throw new Error('createEventLog needs a store or a writer');
   let pending: NewBootEvent[] = [];
   let seen = new Map<string, SeenHost>();
+  /** Events of the pending batch by coalescing key (see record). */
+  let byKey = new Map<string, NewBootEvent>();
   let timer: NodeJS.Timeout | null = null;
   let dropped = 0;
+  /** Handed to the writer, not yet stored (a worker writer only: an in-thread one stores before write() returns). */
+  let queued = 0;
+  let overflowing = false;
   let inFlight: Promise<void> = Promise.resolve();
 
   const failed = (count: number) => (err: unknown) => {
@@ -55,10 +76,17 @@ export function createEventLog(opts: EventLogOptions) {
     const hosts = seen;
     pending = [];
     seen = new Map();
+    if (byKey.size) byKey = new Map();
     let done: Promise<void>;
     try {
       const r = writer.write(batch, hosts);
-      done = r ? r.catch(failed(batch.length)) : Promise.resolve();
+      if (r) {
+        const n = batch.length;
+        queued += n;
+        done = r.catch(failed(n)).finally(() => {
+          queued -= n;
+        });
+      } else done = Promise.resolve();
     } catch (err) {
       failed(batch.length)(err);
       done = Promise.resolve();
@@ -68,14 +96,50 @@ export function createEventLog(opts: EventLogOptions) {
     return inFlight;
   }
 
+  function markSeen(mac: string, at: number, facts: Record<string, string> | undefined): void {
+    const prev = seen.get(mac);
+    const reported = facts && Object.keys(facts).length ? facts : undefined;
+    if (prev) {
+      prev.at = at;
+      if (reported) prev.facts = reported;
+    } else seen.set(mac, { first: at, at, facts: reported });
+  }
+
   return {
-    record(event: Omit<NewBootEvent, 'at'> & { at?: number }, facts?: Record<string, string>): void {
+    /**
+     * Queues one event. With a `coalesceKey`, an event whose key matches one
+     * still waiting in this batch is not queued again: the waiting one counts
+     * it instead (detail.count, detail.lastAt). A client retransmitting one
+     * DHCP transaction is one row, not one per packet.
+     */
+    record(event: RecordedEvent, facts?: Record<string, string>, coalesceKey?: string): void {
       const at = event.at ?? Date.now();
-      pending.push({ ...event, at });
-      if (event.mac) {
-        const prev = seen.get(event.mac);
-        seen.set(event.mac, { first: prev?.first ?? at, at, facts: facts && Object.keys(facts).length ? facts : prev?.facts });
+      if (coalesceKey !== undefined) {
+        const same = byKey.get(coalesceKey);
+        if (same) {
+          const detail = (same.detail ??= {});
+          detail.count = ((detail.count as number | undefined) ?? 1) + 1;
+          detail.lastAt = at;
+          if (event.mac) markSeen(event.mac, at, facts);
+          return;
+        }
       }
+      const waiting = queued + pending.length;
+      if (overflowing ? waiting >= maxQueued / 2 : waiting >= maxQueued) {
+        // Dropping until half the backlog is written, not on and off at the limit.
+        dropped++;
+        if (!overflowing) {
+          overflowing = true;
+          opts.onError?.(new Error(`boot event log: ${waiting} events wait for the writer; dropping new ones until it catches up`));
+        }
+        return;
+      }
+      overflowing = false;
+      // A fixed-shape copy (not a spread): this runs for every DHCP packet answered.
+      const e: NewBootEvent = { at, mac: event.mac, clientIp: event.clientIp, kind: event.kind, request: event.request, result: event.result, status: event.status, detail: event.detail };
+      pending.push(e);
+      if (coalesceKey !== undefined) byKey.set(coalesceKey, e);
+      if (event.mac) markSeen(event.mac, at, facts);
       if (pending.length >= maxBatch) void flush();
       else if (!timer) {
         timer = setTimeout(() => void flush(), interval);

@@ -72,19 +72,22 @@ export function pickServerAddress(configured: string | undefined, hints: Address
     if (!isUsableServerAddress(configured)) return { error: `advertise address ${configured} is not a usable unicast IPv4 address (not 0.0.0.0, loopback, broadcast or multicast)` };
     return { address: configured, how: 'configured' };
   }
-  const tries: [string | undefined, 'relay-subnet' | 'client-subnet' | 'sender-subnet'][] = [
-    [hints.giaddr, 'relay-subnet'],
-    [hints.ciaddr, 'client-subnet'],
-    [hints.source, 'sender-subnet'],
-  ];
-  for (const [ip, how] of tries) {
-    if (!ip || ip === '0.0.0.0') continue;
-    const n = parseIpv4(ip);
-    if (n === null) continue;
-    const hit = locals.find((a) => inSubnet(n, a));
-    if (hit) return { address: hit.address, how };
-  }
+  // The relay's subnet, then the client's, then the sender's (this runs per packet: no arrays built).
+  const relay = onLocalSubnet(hints.giaddr, locals);
+  if (relay) return { address: relay.address, how: 'relay-subnet' };
+  const client = onLocalSubnet(hints.ciaddr, locals);
+  if (client) return { address: client.address, how: 'client-subnet' };
+  const sender = onLocalSubnet(hints.source, locals);
+  if (sender) return { address: sender.address, how: 'sender-subnet' };
   if (locals.length === 1) return { address: locals[0]!.address, how: 'only-interface' };
   if (locals.length > 1) return { address: locals[0]!.address, how: 'first-interface' };
   return { error: 'this host has no non-loopback IPv4 address to advertise; set advertiseIp (CHAINBOOT_ADVERTISE_IP)' };
+}
+
+function onLocalSubnet(ip: string | undefined, locals: LocalAddress[]): LocalAddress | undefined {
+  if (!ip || ip === '0.0.0.0') return undefined;
+  const n = parseIpv4(ip);
+  if (n === null) return undefined;
+  for (const a of locals) if (inSubnet(n, a)) return a;
+  return undefined;
 }

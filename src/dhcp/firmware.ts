@@ -131,7 +131,8 @@ function readUuid(p: DhcpPacket): { text: string | null; problem: ClientFacts['u
   const h = g.toString('hex');
   const text = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   // Firmware with an unset SMBIOS UUID sends zeros, ones, or one byte repeated.
-  const junk = g.every((b) => b === g[0]);
+  let junk = true;
+  for (let i = 1; i < g.length && junk; i++) junk = g[i] === g[0];
   return { text, problem: junk ? 'junk' : null, junk };
 }
 
@@ -146,7 +147,7 @@ export function clientFacts(p: DhcpPacket, mac: string, q: FirmwareQuirks = {}):
   if (vendorClass !== null) {
     if (vendorClass.startsWith('HTTPClient')) clientClass = 'HTTPClient';
     else if (vendorClass.startsWith('PXEClient')) clientClass = 'PXEClient';
-    else if ((q.extraVendorClasses ?? []).some((x) => x && matchesPrefix(vendorClass, x))) clientClass = 'PXEClient';
+    else if (q.extraVendorClasses?.length && q.extraVendorClasses.some((x) => x && matchesPrefix(vendorClass, x))) clientClass = 'PXEClient';
   }
 
   const { archs, problem } = clientArchitectures(p);
@@ -166,11 +167,14 @@ export function clientFacts(p: DhcpPacket, mac: string, q: FirmwareQuirks = {}):
   let loaderOverride: string | null = null;
   let best = '';
   let bestValue: number | string | undefined;
-  for (const [prefix, value] of Object.entries(q.macPrefixArch ?? {})) {
-    const pfx = prefix.toLowerCase();
-    if (mac.startsWith(pfx) && pfx.length > best.length) {
-      best = pfx;
-      bestValue = value;
+  const prefixes = q.macPrefixArch;
+  if (prefixes) {
+    for (const prefix in prefixes) {
+      const pfx = prefix.toLowerCase();
+      if (mac.startsWith(pfx) && pfx.length > best.length) {
+        best = pfx;
+        bestValue = prefixes[prefix];
+      }
     }
   }
   if (bestValue !== undefined) {

@@ -96,8 +96,16 @@ export const BROADCAST_FLAG = 0x8000;
 
 // ---- addresses --------------------------------------------------------
 
+const ANY = '0.0.0.0';
+
 export function ipFromBytes(buf: Buffer, offset = 0): string {
-  return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+  const a = buf[offset]!;
+  const b = buf[offset + 1]!;
+  const c = buf[offset + 2]!;
+  const d = buf[offset + 3]!;
+  // Most address fields of a DISCOVER are empty: no string to build.
+  if ((a | b | c | d) === 0) return ANY;
+  return `${a}.${b}.${c}.${d}`;
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -158,17 +166,19 @@ export function clientMac(p: DhcpPacket): string | null {
 // ---- decoding ---------------------------------------------------------
 
 function readCString(buf: Buffer, offset: number, len: number): string {
+  if (buf[offset] === 0) return '';
   const field = buf.subarray(offset, offset + len);
   const nul = field.indexOf(0);
   return field.subarray(0, nul < 0 ? len : nul).toString('latin1');
 }
 
 /**
- * Reads the options in buf[start, end) into `into`, concatenating repeats.
- * `where` names the area for error messages. Returns the value of option 52
- * if it appeared (only meaningful in the options field).
+ * Reads the options in buf[start, end) into `into`. A code seen again goes to
+ * `repeats` (with its first value), to be concatenated in order: one Map
+ * entry and one view per option in the common case of no repeats. `where`
+ * names the area for error messages.
  */
-function readOptionArea(buf: Buffer, start: number, end: number, where: string, into: Map<number, Buffer[]>): void {
+function readOptionArea(buf: Buffer, start: number, end: number, where: string, into: Map<number, Buffer>, repeats: Map<number, Buffer[]>): void {
   let i = start;
   while (i < end) {
     const code = buf[i]!;
@@ -182,9 +192,13 @@ function readOptionArea(buf: Buffer, start: number, end: number, where: string, 
     const remain = end - i - 2;
     if (len > remain) throw new PacketError(`${where}: option ${code} at offset ${i} claims ${len} bytes, ${remain} remain`);
     const value = buf.subarray(i + 2, i + 2 + len);
-    const list = into.get(code);
-    if (list) list.push(value);
-    else into.set(code, [value]);
+    const first = into.get(code);
+    if (first === undefined) into.set(code, value);
+    else {
+      const list = repeats.get(code);
+      if (list) list.push(value);
+      else repeats.set(code, [first, value]);
+    }
     i += 2 + len;
   }
   // No END option: RFC 2131 requires one, but firmware that stops at the
@@ -201,23 +215,27 @@ export function decodePacket(buf: Buffer): DhcpPacket {
   const cookie = buf.readUInt32BE(BOOTP_HEADER_LEN);
   if (cookie !== MAGIC_COOKIE) throw new PacketError(`magic cookie is 0x${cookie.toString(16).padStart(8, '0')}, expected 0x63825363`);
 
-  const raw = new Map<number, Buffer[]>();
-  readOptionArea(buf, OPTIONS_START, buf.length, 'options', raw);
+  // Option values and chaddr are views into `buf` (no copies): decode a buffer nobody will overwrite.
+  const options = new Map<number, Buffer>();
+  const repeats = new Map<number, Buffer[]>();
+  readOptionArea(buf, OPTIONS_START, buf.length, 'options', options, repeats);
   let overload = 0;
-  const ov = raw.get(Opt.OVERLOAD);
-  if (ov) {
-    const v = Buffer.concat(ov);
+  if (options.has(Opt.OVERLOAD)) {
+    const parts = repeats.get(Opt.OVERLOAD);
+    const v = parts ? Buffer.concat(parts) : options.get(Opt.OVERLOAD)!;
     if (v.length !== 1 || v[0]! < 1 || v[0]! > 3) throw new PacketError(`option 52 (overload) must be 1 byte of 1, 2 or 3; got ${v.length} byte(s)${v.length ? ` starting ${v[0]}` : ''}`);
     overload = v[0]!;
-    raw.delete(Opt.OVERLOAD);
+    options.delete(Opt.OVERLOAD);
+    repeats.delete(Opt.OVERLOAD);
     // RFC 3396 §7: options field, then file, then sname.
-    if (overload & 1) readOptionArea(buf, FILE_OFFSET, FILE_OFFSET + FILE_LEN, 'file field (overloaded)', raw);
-    if (overload & 2) readOptionArea(buf, SNAME_OFFSET, SNAME_OFFSET + SNAME_LEN, 'sname field (overloaded)', raw);
-    raw.delete(Opt.OVERLOAD);
+    if (overload & 1) readOptionArea(buf, FILE_OFFSET, FILE_OFFSET + FILE_LEN, 'file field (overloaded)', options, repeats);
+    if (overload & 2) readOptionArea(buf, SNAME_OFFSET, SNAME_OFFSET + SNAME_LEN, 'sname field (overloaded)', options, repeats);
+    // Option 52 is a wire detail (and only meaningful in the options field).
+    options.delete(Opt.OVERLOAD);
+    repeats.delete(Opt.OVERLOAD);
   }
-  // Values are views into `buf` (no copy): decode a buffer nobody will overwrite.
-  const options = new Map<number, Buffer>();
-  for (const [code, parts] of raw) options.set(code, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  // RFC 3396: instances of one code are one value, concatenated in order.
+  if (repeats.size) for (const [code, parts] of repeats) options.set(code, Buffer.concat(parts));
 
   return {
     op,
@@ -231,7 +249,7 @@ export function decodePacket(buf: Buffer): DhcpPacket {
     yiaddr: ipFromBytes(buf, 16),
     siaddr: ipFromBytes(buf, 20),
     giaddr: ipFromBytes(buf, 24),
-    chaddr: Buffer.from(buf.subarray(28, 44)),
+    chaddr: buf.subarray(28, 44),
     sname: overload & 2 ? '' : readCString(buf, SNAME_OFFSET, SNAME_LEN),
     file: overload & 1 ? '' : readCString(buf, FILE_OFFSET, FILE_LEN),
     options,
@@ -252,35 +270,13 @@ export interface EncodeOptions {
 }
 
 function writeCString(buf: Buffer, offset: number, len: number, s: string, field: string): void {
-  const bytes = Buffer.from(s, 'latin1');
-  if (bytes.length > len - 1) throw new PacketError(`${field} is ${bytes.length} bytes; the field holds ${len - 1} and a NUL`);
-  bytes.copy(buf, offset);
+  // latin1: one byte per UTF-16 unit, its low byte (as Buffer.from(s, 'latin1')).
+  if (s.length > len - 1) throw new PacketError(`${field} is ${s.length} bytes; the field holds ${len - 1} and a NUL`);
+  for (let i = 0; i < s.length; i++) buf[offset + i] = s.charCodeAt(i) & 0xff;
 }
 
-interface Area {
-  start: number;
-  end: number; // exclusive, leaves room for END
-  pos: number;
-}
-
-export function encodePacket(p: DhcpPacket, eo: EncodeOptions = {}): Buffer {
-  const maxSize = eo.maxSize ?? 576;
-  const minSize = eo.minSize ?? 300;
-  if (maxSize < OPTIONS_START + 1) throw new PacketError(`maxSize ${maxSize} is below the ${OPTIONS_START + 1} bytes of a header, cookie and END`);
-  if (p.chaddr.length > 16) throw new PacketError(`chaddr is ${p.chaddr.length} bytes; the field holds 16`);
-
-  // Message type first: some firmware only looks for it at the start.
-  const order = [...p.options.keys()].filter((c) => c !== Opt.OVERLOAD);
-  order.sort((a, b) => (a === Opt.MESSAGE_TYPE ? -1 : b === Opt.MESSAGE_TYPE ? 1 : 0));
-  let need = 0;
-  for (const code of order) {
-    if (code === Opt.PAD || code === Opt.END || code < 0 || code > 255 || !Number.isInteger(code)) throw new PacketError(`option code ${code} cannot carry a value`);
-    const len = p.options.get(code)!.length;
-    need += len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
-  }
-
-  // From Node's buffer pool (cheap at DISCOVER-storm rates), zeroed by hand.
-  const buf = Buffer.allocUnsafe(Math.max(maxSize, minSize)).fill(0);
+/** The fixed header (op … chaddr) and the magic cookie; sname, file and the padding must be zero already. */
+function writeHeader(buf: Buffer, p: DhcpPacket): void {
   buf[0] = p.op;
   buf[1] = p.htype;
   buf[2] = p.hlen;
@@ -294,26 +290,91 @@ export function encodePacket(p: DhcpPacket, eo: EncodeOptions = {}): Buffer {
   writeIp(buf, 24, p.giaddr);
   p.chaddr.copy(buf, 28);
   buf.writeUInt32BE(MAGIC_COOKIE, BOOTP_HEADER_LEN);
+}
+
+interface Area {
+  start: number;
+  end: number; // exclusive, leaves room for END
+  pos: number;
+}
+
+/** Wire size of one option: code and length per 255-byte instance (an empty value is one instance). */
+function optionWireSize(len: number): number {
+  return len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
+}
+
+/** Writes one option at pos, split into 255-byte instances (RFC 3396); returns the new position. */
+function writeOption(buf: Buffer, pos: number, code: number, value: Buffer): number {
+  let off = 0;
+  do {
+    const chunk = Math.min(255, value.length - off);
+    buf[pos++] = code;
+    buf[pos++] = chunk;
+    value.copy(buf, pos, off, off + chunk);
+    pos += chunk;
+    off += chunk;
+  } while (off < value.length);
+  return pos;
+}
+
+export function encodePacket(p: DhcpPacket, eo: EncodeOptions = {}): Buffer {
+  const maxSize = eo.maxSize ?? 576;
+  const minSize = eo.minSize ?? 300;
+  if (maxSize < OPTIONS_START + 1) throw new PacketError(`maxSize ${maxSize} is below the ${OPTIONS_START + 1} bytes of a header, cookie and END`);
+  if (p.chaddr.length > 16) throw new PacketError(`chaddr is ${p.chaddr.length} bytes; the field holds 16`);
+
+  let need = 0;
+  for (const [code, value] of p.options) {
+    if (code === Opt.OVERLOAD) continue;
+    if (code === Opt.PAD || code === Opt.END || code < 0 || code > 255 || !Number.isInteger(code)) throw new PacketError(`option code ${code} cannot carry a value`);
+    need += optionWireSize(value.length);
+  }
+  if (need > maxSize - 1 - OPTIONS_START) return encodeOverloaded(p, maxSize, minSize, need);
+
+  // The common case: every option fits in the options field. One buffer of
+  // the final size, from Node's pool (cheap at DISCOVER-storm rates), zeroed
+  // (sname, file and the padding up to minSize stay zero).
+  const size = Math.max(OPTIONS_START + need + 1, minSize);
+  const buf = Buffer.allocUnsafe(size).fill(0);
+  writeHeader(buf, p);
+  writeCString(buf, FILE_OFFSET, FILE_LEN, p.file, 'file');
+  writeCString(buf, SNAME_OFFSET, SNAME_LEN, p.sname, 'sname');
+  let pos = OPTIONS_START;
+  // Message type first: some firmware only looks for it at the start.
+  const type = p.options.get(Opt.MESSAGE_TYPE);
+  if (type) pos = writeOption(buf, pos, Opt.MESSAGE_TYPE, type);
+  for (const [code, value] of p.options) {
+    if (code === Opt.MESSAGE_TYPE || code === Opt.OVERLOAD) continue;
+    pos = writeOption(buf, pos, code, value);
+  }
+  buf[pos] = Opt.END;
+  return buf;
+}
+
+/** Options that do not fit the options field: overload `file` and `sname` (RFC 2131 §4.1, RFC 3396) when they are free. */
+function encodeOverloaded(p: DhcpPacket, maxSize: number, minSize: number, need: number): Buffer {
+  const order = [...p.options.keys()].filter((c) => c !== Opt.OVERLOAD);
+  order.sort((a, b) => (a === Opt.MESSAGE_TYPE ? -1 : b === Opt.MESSAGE_TYPE ? 1 : 0));
+
+  const buf = Buffer.allocUnsafe(Math.max(maxSize, minSize)).fill(0);
+  writeHeader(buf, p);
 
   const main: Area = { start: OPTIONS_START, end: maxSize - 1, pos: OPTIONS_START };
   const areas: Area[] = [main];
   let overload = 0;
-  if (need > main.end - main.start) {
-    // Overload (RFC 2131 §4.1, RFC 3396): option 52 leads the options
-    // field, then `file` and `sname` carry the rest, when they are free.
-    if (!p.file) {
-      overload |= 1;
-      areas.push({ start: FILE_OFFSET, end: FILE_OFFSET + FILE_LEN - 1, pos: FILE_OFFSET });
-    }
-    if (!p.sname) {
-      overload |= 2;
-      areas.push({ start: SNAME_OFFSET, end: SNAME_OFFSET + SNAME_LEN - 1, pos: SNAME_OFFSET });
-    }
-    if (overload) {
-      buf[main.pos++] = Opt.OVERLOAD;
-      buf[main.pos++] = 1;
-      buf[main.pos++] = overload;
-    }
+  // Option 52 leads the options field, then `file` and `sname` carry the rest.
+  if (!p.file) {
+    overload |= 1;
+    areas.push({ start: FILE_OFFSET, end: FILE_OFFSET + FILE_LEN - 1, pos: FILE_OFFSET });
+  }
+  if (!p.sname) {
+    overload |= 2;
+    areas.push({ start: SNAME_OFFSET, end: SNAME_OFFSET + SNAME_LEN - 1, pos: SNAME_OFFSET });
+  }
+  if (overload) {
+    buf[main.pos++] = Opt.OVERLOAD;
+    buf[main.pos++] = 1;
+    buf[main.pos++] = overload;
   }
   if (!(overload & 1)) writeCString(buf, FILE_OFFSET, FILE_LEN, p.file, 'file');
   if (!(overload & 2)) writeCString(buf, SNAME_OFFSET, SNAME_LEN, p.sname, 'sname');
@@ -391,6 +452,14 @@ export function userClasses(p: DhcpPacket): string[] {
 
 export function parameterRequestList(p: DhcpPacket): Set<number> {
   return new Set(p.options.get(Opt.PARAMETER_LIST) ?? []);
+}
+
+/** Whether the client's option 55 asks for `code` (no Set built: this runs per reply). */
+export function requestsOption(p: DhcpPacket, code: number): boolean {
+  const v = p.options.get(Opt.PARAMETER_LIST);
+  if (!v) return false;
+  for (let i = 0; i < v.length; i++) if (v[i] === code) return true;
+  return false;
 }
 
 /** Largest reply the client accepts (option 57, RFC 2132 §9.10), within [576, 1500]. */

@@ -17,7 +17,7 @@ import {
   ipToBytes,
   messageType,
   messageTypeName,
-  parameterRequestList,
+  requestsOption,
   type DhcpPacket,
 } from './packet.js';
 import { Discovery, PxeSub, decodeBootItem, decodeSubOptions, encodeBootItem, encodeBootMenu, encodeBootServers, encodeMenuPrompt, encodeSubOptions } from './pxe.js';
@@ -119,6 +119,38 @@ export type ProxyDecision = ProxyAnswer | ProxyIgnore;
 
 const ZERO = '0.0.0.0';
 
+/*
+ * Option values that recur in every reply, built once. A reply's option
+ * values are only ever read (by encodePacket), never written, so replies may
+ * share them.
+ */
+const MSG_OFFER = Buffer.from([MessageType.OFFER]);
+const MSG_ACK = Buffer.from([MessageType.ACK]);
+const CLASS_BYTES: Record<string, Buffer> = { PXEClient: Buffer.from('PXEClient', 'latin1'), HTTPClient: Buffer.from('HTTPClient', 'latin1') };
+/** Option 43 with only PXE_DISCOVERY_CONTROL = boot the file in this packet. */
+const USE_BOOT_FILE_43 = encodeSubOptions(new Map([[PxeSub.DISCOVERY_CONTROL, Buffer.from([Discovery.USE_BOOT_FILE])]]));
+/** Interned latin1 bytes of the few strings that recur (loader names, URLs, server addresses); bounded. */
+const latin1Cache = new Map<string, Buffer>();
+function latin1(s: string): Buffer {
+  let b = latin1Cache.get(s);
+  if (!b) {
+    if (latin1Cache.size >= 512) latin1Cache.clear();
+    b = Buffer.from(s, 'latin1');
+    latin1Cache.set(s, b);
+  }
+  return b;
+}
+const ipCache = new Map<string, Buffer>();
+function ipBytes(ip: string): Buffer {
+  let b = ipCache.get(ip);
+  if (!b) {
+    if (ipCache.size >= 512) ipCache.clear();
+    b = ipToBytes(ip);
+    ipCache.set(ip, b);
+  }
+  return b;
+}
+
 function ignore(reason: IgnoreReason, why: string, facts?: ClientFacts, firmware?: string): ProxyIgnore {
   return { ignore: reason, why, facts, firmware, pxe: !!facts?.clientClass };
 }
@@ -198,13 +230,14 @@ export function proxyReply(req: DhcpPacket, ctx: ProxyContext): ProxyDecision {
     itemLoader = item.loader;
   }
 
-  const subs = new Map<number, Buffer>();
+  let vendorOptions: Buffer | null = null;
   let bootFile: string | null = null;
   let outcome: ProxyAnswer['outcome'];
   let firmware: string;
   let why: string;
   if (offerMenu) {
     // The file comes with the ACK to the client's boot server discovery (unicast to us on 4011).
+    const subs = new Map<number, Buffer>();
     const netItems = items.map((it, i) => ({ it, type: it.action === 'local' ? 0 : menuItemType(i) }));
     subs.set(PxeSub.DISCOVERY_CONTROL, Buffer.from([Discovery.NO_BROADCAST | Discovery.NO_MULTICAST | Discovery.ONLY_LISTED_SERVERS]));
     subs.set(PxeSub.BOOT_SERVERS, encodeBootServers(netItems.filter((n) => n.type !== 0).map((n) => ({ type: n.type, addresses: [serverIp] }))));
@@ -217,6 +250,7 @@ export function proxyReply(req: DhcpPacket, ctx: ProxyContext): ProxyDecision {
     if ('none' in probe) return ignore(probe.none, probe.why, facts, probe.firmware);
     firmware = probe.firmware;
     why = `PXE boot menu (${menu!.display}, ${netItems.length} items)`;
+    vendorOptions = encodeSubOptions(subs);
   } else {
     const choice = chooseBootFile(facts, { loaders: ctx.policy.loaders, httpBaseUrl: ctx.policy.httpBaseUrl, mode, loaderKey: itemLoader });
     if ('none' in choice) return ignore(choice.none, choice.why, facts, choice.firmware);
@@ -226,28 +260,33 @@ export function proxyReply(req: DhcpPacket, ctx: ProxyContext): ProxyDecision {
     why = choice.why;
     if (facts.clientClass === 'PXEClient') {
       // Boot the file in this packet: no boot server discovery, no menu.
-      subs.set(PxeSub.DISCOVERY_CONTROL, Buffer.from([Discovery.USE_BOOT_FILE]));
-      if (bootItem) subs.set(PxeSub.BOOT_ITEM, encodeBootItem(bootItem.type, bootItem.layer & 0x7fff));
+      vendorOptions = bootItem
+        ? encodeSubOptions(
+            new Map([
+              [PxeSub.DISCOVERY_CONTROL, Buffer.from([Discovery.USE_BOOT_FILE])],
+              [PxeSub.BOOT_ITEM, encodeBootItem(bootItem.type, bootItem.layer & 0x7fff)],
+            ]),
+          )
+        : USE_BOOT_FILE_43;
     }
   }
 
   const options = new Map<number, Buffer>();
-  options.set(Opt.MESSAGE_TYPE, Buffer.from([message === 'offer' ? MessageType.OFFER : MessageType.ACK]));
-  options.set(Opt.SERVER_ID, ipToBytes(serverIp));
-  options.set(Opt.VENDOR_CLASS, Buffer.from(facts.clientClass, 'latin1'));
+  options.set(Opt.MESSAGE_TYPE, message === 'offer' ? MSG_OFFER : MSG_ACK);
+  options.set(Opt.SERVER_ID, ipBytes(serverIp));
+  options.set(Opt.VENDOR_CLASS, CLASS_BYTES[facts.clientClass]!);
   const uuid = req.options.get(Opt.CLIENT_UUID);
   if (uuid) options.set(Opt.CLIENT_UUID, uuid); // PXE 2.1: echoed unchanged, junk or not
-  if (subs.size) options.set(Opt.VENDOR_SPECIFIC, encodeSubOptions(subs));
+  if (vendorOptions) options.set(Opt.VENDOR_SPECIFIC, vendorOptions);
 
   // The `file` field is what PXE ROMs read; options 66/67 go to clients that
   // ask for them (option 55), to HTTP Boot and iPXE (they read 67 first), and
   // whenever the name is too long for the 128-byte field.
-  const fits = bootFile !== null && Buffer.byteLength(bootFile, 'latin1') <= 127;
+  const fits = bootFile !== null && bootFile.length <= 127; // latin1: one byte per character
   if (bootFile !== null) {
-    const asked = parameterRequestList(req);
     const urlish = outcome === 'http-loader' || outcome === 'boot-script';
-    if (asked.has(Opt.TFTP_SERVER_NAME) && !urlish) options.set(Opt.TFTP_SERVER_NAME, Buffer.from(serverIp, 'latin1'));
-    if (asked.has(Opt.BOOTFILE_NAME) || urlish || !fits) options.set(Opt.BOOTFILE_NAME, Buffer.from(bootFile, 'latin1'));
+    if (!urlish && requestsOption(req, Opt.TFTP_SERVER_NAME)) options.set(Opt.TFTP_SERVER_NAME, latin1(serverIp));
+    if (urlish || !fits || requestsOption(req, Opt.BOOTFILE_NAME)) options.set(Opt.BOOTFILE_NAME, latin1(bootFile));
   }
 
   const reply: DhcpPacket = {

@@ -6,15 +6,29 @@
  * 4011 still serves (the DHCP server must then send option 60 PXEClient).
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../boot/events.js';
 import { explainBindError } from '../net/bind.js';
 import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, type DhcpPacket } from './packet.js';
-import { proxyReply, describeRequest, type MenuConfig, type ProxyPolicy, type IgnoreReason, type ProxyDecision } from './proxy.js';
-import { localAddresses, pickServerAddress, isUsableServerAddress, type InterfaceTable, type LocalAddress } from './address.js';
+import { proxyReply, describeRequest, type MenuConfig, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
+import { localAddresses, pickServerAddress, isUsableServerAddress, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
 import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
+
+const ANY = '0.0.0.0';
+
+/**
+ * dgram resolves every destination through a lookup function, dns.lookup by
+ * default, which even for an IP literal defers the send to the next tick.
+ * Replies here always go to addresses (broadcast, relay, client): hand those
+ * back at once, and leave anything else to dns.lookup.
+ */
+function lookupLiteral(address: string, family: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  if (isIpv4(address)) callback(null, address, 4);
+  else dns.lookup(address, family as number, callback);
+}
 
 export interface ProxyDhcpServerOptions {
   /** DHCP port (67); 0 picks a free one (tests). */
@@ -157,23 +171,33 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     row[b] = (row[b] ?? 0) + 1;
   }
 
-  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', rinfo: dgram.RemoteInfo, d: ProxyDecision, status: number, extra: Record<string, unknown> = {}): void {
+  /**
+   * One boot event per decision, built as one flat literal (this runs for
+   * every DISCOVER of a storm). Empty facts are left out rather than written
+   * as null/[]. The coalescing key makes a client's retransmissions of one
+   * transaction (same MAC, xid, port and outcome) one event with a count
+   * while it is still waiting to be written (events.ts).
+   */
+  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string, d: ProxyDecision, status: number, error?: string): void {
     if (!opts.events) return;
     const f = d.facts;
+    const arch = f ? f.arch : null;
     const detail: Record<string, unknown> = {
       port: via === 'dhcp' ? 67 : 4011,
       message: messageTypeName(messageType(req)),
       xid: req.xid,
-      arch: f?.arch ?? null,
-      archName: archName(f?.arch ?? null),
+      arch,
+      archName: archName(arch),
       archFrom: f?.archFrom,
-      vendorClass: f?.vendorClass ?? null,
-      userClass: f?.userClasses ?? [],
-      uuid: f?.uuid ?? null,
-      ...(f?.uuidProblem ? { uuidProblem: f.uuidProblem } : {}),
-      ...(req.giaddr !== '0.0.0.0' ? { giaddr: req.giaddr } : {}),
-      ...extra,
+      vendorClass: f ? f.vendorClass : null,
     };
+    if (f) {
+      if (f.userClasses.length) detail.userClass = f.userClasses;
+      if (f.uuid !== null) detail.uuid = f.uuid;
+      if (f.uuidProblem) detail.uuidProblem = f.uuidProblem;
+    }
+    if (req.giaddr !== ANY) detail.giaddr = req.giaddr;
+    if (error !== undefined) detail.error = error;
     let result: string;
     if ('ignore' in d) {
       detail.reason = d.ignore;
@@ -181,19 +205,33 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       if (d.firmware) detail.firmware = d.firmware;
       result = `ignored: ${d.ignore}`;
     } else {
-      Object.assign(detail, { firmware: d.firmware, outcome: d.outcome, bootFile: d.bootFile, why: d.why, mode: d.mode, server: d.reply.siaddr, to: `${d.to.address}:${d.to.port}` });
+      detail.firmware = d.firmware;
+      detail.outcome = d.outcome;
+      detail.bootFile = d.bootFile;
+      detail.why = d.why;
+      detail.mode = d.mode;
+      detail.server = d.reply.siaddr;
+      detail.to = `${d.to.address}:${d.to.port}`;
       result = `${d.message} ${d.bootFile ?? 'boot menu'}`;
     }
-    opts.events.record({
-      mac: f?.mac ?? clientMac(req),
-      clientIp: req.ciaddr !== '0.0.0.0' ? req.ciaddr : rinfo.address !== '0.0.0.0' ? rinfo.address : null,
-      kind: 'dhcp',
-      request: describeRequest(req, f),
-      result,
-      status,
-      detail,
-    });
+    const mac = f?.mac ?? clientMac(req);
+    opts.events.record(
+      {
+        mac,
+        clientIp: req.ciaddr !== ANY ? req.ciaddr : source !== ANY ? source : null,
+        kind: 'dhcp',
+        request: describeRequest(req, f),
+        result,
+        status,
+        detail,
+      },
+      undefined,
+      mac ? `dhcp ${mac} ${req.xid} ${via} ${status} ${result}` : undefined,
+    );
   }
+
+  // With advertiseIp set the answer does not depend on the packet: decide once.
+  const fixedServer: AddressChoice | null = opts.advertiseIp ? pickServerAddress(opts.advertiseIp, {}, []) : null;
 
   function handle(via: 'dhcp' | 'proxy', sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): HandledKind {
     counters.received++;
@@ -220,8 +258,8 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       return 'rate-limited';
     }
 
-    const server = pickServerAddress(opts.advertiseIp, { giaddr: req.giaddr, ciaddr: req.ciaddr, source: rinfo.address }, currentLocals());
-    if ('address' in server && server.how === 'first-interface' && !warnedFirstInterface) {
+    const server = fixedServer ?? pickServerAddress(undefined, { giaddr: req.giaddr, ciaddr: req.ciaddr, source: rinfo.address }, currentLocals());
+    if (!warnedFirstInterface && 'address' in server && server.how === 'first-interface') {
       warnedFirstInterface = true;
       log.warn(`several interfaces and no advertiseIp: advertising ${server.address} (the first); set advertiseIp (CHAINBOOT_ADVERTISE_IP) if clients are on another network`);
     }
@@ -236,7 +274,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
           if (serious) log.warn({ mac: d.facts?.mac, arch: d.facts?.arch }, line);
           else log.info({ mac: d.facts?.mac }, line);
         }
-        record(req, via, rinfo, d, 204);
+        record(req, via, rinfo.address, d, 204);
       }
       return 'ignored';
     }
@@ -247,36 +285,44 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     } catch (e) {
       counters.encodeErrors++;
       log.error({ mac: d.facts.mac }, `could not encode the reply: ${(e as Error).message}`);
-      record(req, via, rinfo, d, 500, { error: (e as Error).message });
+      record(req, via, rinfo.address, d, 500, (e as Error).message);
       return 'failed';
     }
     bump(d.message === 'offer' ? counters.offers : counters.acks, d.firmware, d.outcome);
     if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}` }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
-    record(req, via, rinfo, d, 200);
+    record(req, via, rinfo.address, d, 200);
 
-    const transmit = (from: dgram.Socket) =>
-      from.send(out, d.to.port, d.to.address, (err) => {
-        if (err) {
-          counters.sendErrors++;
-          log.error({ mac: d.facts.mac, to: `${d.to.address}:${d.to.port}` }, `sending the ${d.message} failed: ${err.message}`);
-        } else counters.sent++;
-      });
-    const send = () => {
-      if (closed) return;
-      if (d.to.broadcast && via === 'dhcp') {
-        const s = broadcastSender(d.reply.siaddr);
-        if (s instanceof Promise) void s.then((b) => !closed && transmit(b ?? sock));
-        else transmit(s ?? sock);
-      } else transmit(sock);
-    };
     if (delay > 0) {
       const t = setTimeout(() => {
         timers.delete(t);
-        send();
+        send(via, sock, d, out);
       }, delay);
       timers.add(t);
-    } else send();
+    } else send(via, sock, d, out);
     return 'answered';
+  }
+
+  /** One callback for every send (no closure per packet); the error names the destination. */
+  function afterSend(err: Error | null): void {
+    if (err) {
+      counters.sendErrors++;
+      log.error(`proxyDHCP: sending a reply failed: ${err.message}`);
+    } else counters.sent++;
+  }
+
+  function send(via: 'dhcp' | 'proxy', sock: dgram.Socket, d: ProxyAnswer, out: Buffer): void {
+    if (closed) return;
+    if (d.to.broadcast && via === 'dhcp') {
+      const s = broadcastSender(d.reply.siaddr);
+      if (s instanceof Promise) {
+        void s.then((b) => {
+          if (closed) return;
+          if (b) b.send(out, afterSend);
+          else sock.send(out, d.to.port, d.to.address, afterSend);
+        });
+      } else if (s) s.send(out, afterSend);
+      else sock.send(out, d.to.port, d.to.address, afterSend);
+    } else sock.send(out, d.to.port, d.to.address, afterSend);
   }
 
   /**
@@ -285,8 +331,11 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
    * of a bound source address for them), and fail with ENETUNREACH on a host
    * with no default route when it is not. So broadcast offers go out through
    * a socket bound to the advertised address on the DHCP port, which shares
-   * the port with the wildcard listener (SO_REUSEADDR on both). Unicast
-   * packets to that address then arrive on it, so it listens as well.
+   * the port with the wildcard listener (SO_REUSEADDR on both), and which is
+   * connected to 255.255.255.255:68: the kernel then keeps its route instead
+   * of looking one up for every offer, and sends need no address. A
+   * connected socket receives only from its peer, so every request still
+   * arrives on the wildcard listener.
    */
   const senders = new Map<string, dgram.Socket | null | Promise<dgram.Socket | null>>();
   function broadcastSender(ip: string): dgram.Socket | null | Promise<dgram.Socket | null> {
@@ -297,17 +346,31 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       senders.set(ip, null);
       return null;
     }
-    const pending = bindSocket(port, 'dhcp', ip, true).then(
-      (sock) => {
-        senders.set(ip, sock);
-        return sock;
-      },
-      (err: Error) => {
-        log.warn(`proxyDHCP: no broadcast socket on ${ip}:${port} (${err.message}); broadcasting from the wildcard socket, which needs a route for 255.255.255.255`);
-        senders.set(ip, null);
-        return null;
-      },
-    );
+    const pending = bindSocket(port, 'dhcp', ip, true)
+      .then(
+        (sock) =>
+          new Promise<dgram.Socket>((ok, fail) => {
+            sock.once('error', fail);
+            sock.connect(68, '255.255.255.255', () => {
+              sock.off('error', fail);
+              ok(sock);
+            });
+          }).catch((err: Error) => {
+            sock.close();
+            throw err;
+          }),
+      )
+      .then(
+        (sock) => {
+          senders.set(ip, sock);
+          return sock;
+        },
+        (err: Error) => {
+          log.warn(`proxyDHCP: no broadcast socket on ${ip}:${port} (${err.message}); broadcasting from the wildcard socket, which needs a route for 255.255.255.255`);
+          senders.set(ip, null);
+          return null;
+        },
+      );
     senders.set(ip, pending);
     return pending;
   }
@@ -319,7 +382,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
 
   function bindSocket(port: number, via: 'dhcp' | 'proxy', address: string, reuseAddr: boolean): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const sock = dgram.createSocket({ type: 'udp4', reuseAddr });
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr, lookup: lookupLiteral });
       const onError = (err: NodeJS.ErrnoException) => {
         sock.close();
         reject(new Error(explainBindError(err, 'udp', port)));

@@ -163,6 +163,33 @@ describe('option overload (option 52)', () => {
     expect(d.options.get(67)?.toString()).toBe('x'.repeat(200));
   });
 
+  it('overloads only from the first byte that does not fit the options field', () => {
+    // 576 bytes: 240 header and cookie, 335 for options, 1 for END.
+    const withFile = (n: number) =>
+      basePacket([
+        [53, Buffer.from([5])],
+        [43, Buffer.alloc(255, 7)],
+        [67, Buffer.alloc(n, 0x61)],
+      ]);
+    const full = encodePacket(withFile(73), { maxSize: 576 });
+    expect(full.length).toBe(576);
+    expect(full[575]).toBe(255);
+    expect([...full.subarray(240, 243)]).toEqual([53, 1, 5]);
+    expect(decodePacket(full)).toEqual(withFile(73));
+
+    const over = encodePacket(withFile(74), { maxSize: 576 });
+    expect(over.length).toBeLessThanOrEqual(576);
+    expect([...over.subarray(240, 243)]).toEqual([52, 1, 3]);
+    expect(decodePacket(over).options.get(67)).toEqual(Buffer.alloc(74, 0x61));
+  });
+
+  it('reply bytes do not depend on buffers reused between encodes', () => {
+    const a = encodePacket(basePacket([[53, Buffer.from([2])]]));
+    const before = Buffer.from(a);
+    encodePacket({ ...basePacket([[53, Buffer.from([5])]]), xid: 1, file: 'x'.repeat(100) });
+    expect(a).toEqual(before);
+  });
+
   it('refuses options that cannot fit, with the numbers', () => {
     const p = basePacket([[43, Buffer.alloc(900)]]);
     expect(() => encodePacket(p, { maxSize: 576 })).toThrow(/options need 908 bytes; they do not fit in a 576-byte packet even with file\/sname overloaded/);

@@ -136,6 +136,47 @@ describe('proxyDHCP listener', () => {
     expect(log.dropped).toBe(0);
   });
 
+  it('a retransmitted transaction is one boot event with a count; a new xid is a new event', async () => {
+    const store = createStore(openDb(':memory:'));
+    const log = createEventLog({ store, intervalMs: 60_000 });
+    const { server, handledCount } = start({ events: log });
+    const { proxy } = await server.listen();
+    const c = await client();
+    const again = request();
+    for (let i = 0; i < 3; i++) c.send(again, proxy.port!);
+    c.send(request({ ...CLIENTS.uefi64(), xid: 0x01020304 }), proxy.port!);
+    await handledCount(4);
+    // Every packet is still answered: only the log coalesces.
+    expect(server.counters.acks).toEqual({ efi64: { loader: 4 } });
+    expect(log.pending).toBe(2);
+    await log.flush();
+    const rows = store.listEvents({ mac: '52:54:00:ab:cd:01', limit: 10 }) as unknown as { result: string; at: number; detail: Record<string, unknown> }[];
+    expect(rows).toHaveLength(2);
+    const first = rows.find((r) => r.detail.xid === CLIENTS.uefi64().xid)!;
+    expect(first).toMatchObject({ result: 'ack ipxe.efi', detail: { count: 3, port: 4011, firmware: 'efi64' } });
+    expect(first.detail.lastAt).toBeGreaterThanOrEqual(first.at);
+    const second = rows.find((r) => r.detail.xid === 0x01020304)!;
+    expect(second.detail.count).toBeUndefined();
+  });
+
+  it('the same xid with a different outcome is not merged', async () => {
+    const store = createStore(openDb(':memory:'));
+    const log = createEventLog({ store, intervalMs: 60_000 });
+    let mode: 'follow' | 'ignore' = 'follow';
+    const { server, handledCount } = start({ events: log, hostLookup: () => ({ dhcpMode: mode }) });
+    const { proxy } = await server.listen();
+    const c = await client();
+    c.send(request(), proxy.port!);
+    await handledCount(1);
+    mode = 'ignore';
+    c.send(request(), proxy.port!);
+    await handledCount(2);
+    await log.flush();
+    const rows = store.listEvents({ mac: '52:54:00:ab:cd:01', limit: 10 }) as unknown as { result: string; detail: Record<string, unknown> }[];
+    expect(rows.map((r) => r.result).sort()).toEqual(['ack ipxe.efi', 'ignored: host-ignored']);
+    expect(rows.every((r) => r.detail.count === undefined)).toBe(true);
+  });
+
   it('no usable address to advertise: not answered, reason recorded', async () => {
     const { server, events, handledCount } = start({ interfaces: () => ({ lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }] }) });
     const { proxy } = await server.listen();
