@@ -1,7 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { makeStack } from '../helpers/services.js';
 import { profileInputSchema } from '../../src/boot/profile.js';
 
@@ -100,50 +97,7 @@ describe('GET /hosts/<mac>/<file>', () => {
   });
 });
 
-describe('static files', () => {
-  function root() {
-    const dir = mkdtempSync(join(tmpdir(), 'chainboot-assets-'));
-    mkdirSync(join(dir, 'assets', 'debian12'), { recursive: true });
-    writeFileSync(join(dir, 'assets', 'debian12', 'linux'), 'KERNEL');
-    writeFileSync(join(dir, 'assets', '.hidden'), 'secret');
-    writeFileSync(join(dir, 'outside.txt'), 'outside');
-    symlinkSync(join(dir, 'outside.txt'), join(dir, 'assets', 'escape'));
-    return dir;
-  }
-
-  it('streams a file under the asset root', async () => {
-    const dir = root();
-    const { app } = makeStack({ assetRoot: join(dir, 'assets') });
-    const res = await app.request('/assets/debian12/linux');
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-length')).toBe('6');
-    expect(await res.text()).toBe('KERNEL');
-    const head = await app.request('/assets/debian12/linux', { method: 'HEAD' });
-    expect(head.status).toBe(200);
-    expect(await head.text()).toBe('');
-  });
-
-  it.each([
-    ['/assets/../outside.txt', [403, 404]],
-    // fetch-style URL parsing already turns %2e%2e into .. and removes it; over a raw socket it reaches resolveInRoot.
-    ['/assets/%2e%2e/outside.txt', [403, 404]],
-    ['/assets/debian12%2f..%2f..%2foutside.txt', [403]],
-    ['/assets/debian12\\..\\..\\outside.txt', [403, 404]],
-    ['/assets/debian12/linux%00', [403]],
-    ['/assets/.hidden', [404]],
-    ['/assets/escape', [403]],
-    ['/assets/debian12', [404]],
-    ['/assets/%zz', [400]],
-  ])('refuses %s', async (path, statuses) => {
-    const dir = root();
-    const { app } = makeStack({ assetRoot: join(dir, 'assets') });
-    const res = await app.request(path);
-    expect(statuses).toContain(res.status);
-    const text = await res.text();
-    expect(text).not.toContain('outside');
-    expect(text).not.toContain('secret');
-  });
-});
+// The static-file cases moved to test/http/assets.test.ts.
 
 describe('MAC by client address', () => {
   it('remembers which MAC last booted from an address', () => {
