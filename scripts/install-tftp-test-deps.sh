@@ -5,33 +5,12 @@
 #   atftpd:  unpacked (not installed: it conflicts with tftpd-hpa) into
 #            $ATFTPD_DIR (default /opt/chainboot-atftpd), binary at
 #            $ATFTPD_DIR/usr/sbin/atftpd           — optional windowsize peer for bench/tftp
-# Daemons must not start system-wide services on install: a policy-rc.d that
-# exits 101 is put in place for the install and removed afterwards (unless one
-# was already there).
+#   gcc:     compiles bench/tftp-load/loadgen.c
+# No system-wide daemon is started by the install (scripts/lib/apt.sh).
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
-if [ "$(id -u)" != 0 ]; then
-  echo "install-tftp-test-deps: needs root (apt-get install)" >&2
-  exit 1
-fi
-
-POLICY=/usr/sbin/policy-rc.d
 ATFTPD_DIR=${ATFTPD_DIR:-/opt/chainboot-atftpd}
-# Our own policy file for the install, whatever was there before; the previous
-# one (if any) is put back afterwards.
-backup=""
-if [ -e "$POLICY" ]; then
-  backup=$(mktemp)
-  cp -p "$POLICY" "$backup"
-fi
-printf '#!/bin/sh\n# chainboot install-tftp-test-deps: no service starts during install\nexit 101\n' > "$POLICY"
-chmod 755 "$POLICY"
-cleanup() {
-  if [ -n "$backup" ]; then cp -p "$backup" "$POLICY" && rm -f "$backup"; else rm -f "$POLICY"; fi
-}
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v tftp >/dev/null 2>&1 || need+=(tftp-hpa)
 command -v atftp >/dev/null 2>&1 || need+=(atftp)
@@ -39,10 +18,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 [ -x /usr/sbin/in.tftpd ] || need+=(tftpd-hpa)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+apt_install install-tftp-test-deps "${need[@]}"
 
 # The packaged daemons may have been started by an earlier install without the
 # policy file; that is the system's business, not ours: only say so.
