@@ -7,6 +7,7 @@
 import { Eta, type TemplateFunction } from 'eta';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { Script } from 'node:vm';
 import { ESCAPERS, targetFor, type Target } from './escape.js';
 import type { Store } from '../db/store.js';
 
@@ -105,7 +106,7 @@ export function createEngine(deps: EngineDeps) {
     try {
       eta(targetFor(name), true).compile(body);
     } catch (e) {
-      throw asTemplateError(e, name);
+      throw asTemplateError(e, name, body);
     }
   }
 
@@ -117,7 +118,7 @@ export function createEngine(deps: EngineDeps) {
       try {
         fn = e.compile(t.body);
       } catch (err) {
-        throw asTemplateError(err, t.name);
+        throw asTemplateError(err, t.name, t.body);
       }
     } else {
       const key = `${t.source}:${t.version}`;
@@ -127,7 +128,7 @@ export function createEngine(deps: EngineDeps) {
         try {
           fn = e.compile(t.body);
         } catch (err) {
-          throw asTemplateError(err, t.name);
+          throw asTemplateError(err, t.name, t.body);
         }
         compiled.set(t.name, { key, fn });
       }
@@ -161,14 +162,14 @@ export function createEngine(deps: EngineDeps) {
         try {
           hit = { key, fn: eta(target).compile(body) };
         } catch (err) {
-          throw asTemplateError(err, 'profile cmdline');
+          throw asTemplateError(err, 'profile cmdline', body);
         }
         if (compiled.size < 10_000) compiled.set(key, hit);
       }
       try {
         return eta(target).render(hit.fn, data);
       } catch (err) {
-        throw asTemplateError(err, 'profile cmdline');
+        throw asTemplateError(err, 'profile cmdline', body);
       }
     },
     /** Shipped template names (from templates/), for listings. */
@@ -194,14 +195,71 @@ export function createEngine(deps: EngineDeps) {
   };
 }
 
-function asTemplateError(err: unknown, name: string): TemplateError {
+function asTemplateError(err: unknown, name: string, body?: string): TemplateError {
   if (err instanceof TemplateError) return err;
   const e = err as Error;
   const msg = e?.message ?? String(err);
-  const m = /line (\d+)/i.exec(msg);
   // An UnsafeValueError is reported as it is: it names the value and the reason.
   const cause = (e as { cause?: Error })?.cause;
   const unsafe = e?.name === 'UnsafeValueError' ? e : cause?.name === 'UnsafeValueError' ? cause : undefined;
-  const text = unsafe ? unsafe.message : msg;
-  return new TemplateError(`template ${name}: ${text}`, name, m ? Number(m[1]) : undefined);
+  if (unsafe) return new TemplateError(`template ${name}: ${unsafe.message}`, name, leadingLine(msg));
+  // eta's "Bad template syntax" carries the generated function, template text
+  // and all: keep only the JavaScript error, and find the tag it is in.
+  const bad = /^Bad template syntax\s+([^\n]*)/.exec(msg);
+  if (bad) {
+    const where = body === undefined ? undefined : locateSyntaxError(body);
+    const why = `bad template syntax: ${bad[1]}${where?.unclosed ? ' (what this tag opens is never closed)' : ''}`;
+    const text = where?.line ? `line ${where.line}: ${why}` : why;
+    return new TemplateError(`template ${name}: ${text}`, name, where?.line);
+  }
+  return new TemplateError(`template ${name}: ${msg}`, name, leadingLine(msg));
+}
+
+/**
+ * eta puts the line first in its own messages: "unclosed tag at line 3 col 5"
+ * (parse) and "line 3\n  1| …" (render, debug). Only the first line of the
+ * message is looked at: the rest quotes template text, which may say "line 9".
+ */
+function leadingLine(msg: string): number | undefined {
+  const m = /\bline (\d+)/.exec(msg.split('\n', 1)[0]!);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Where a template's JavaScript breaks. The tags' code is joined one tag at a
+ * time inside a function left open, and only compiled (never run): the first
+ * prefix that compiles, or fails with anything but "unexpected end of input"
+ * (which a later tag may still complete), holds the error. When every prefix is only
+ * incomplete, the whole never closes: the tag after the last point where the
+ * code was complete opened what is never closed.
+ */
+export function locateSyntaxError(body: string): { line?: number; unclosed?: boolean } | undefined {
+  let tags: { t: string; val: string; lineNo?: number }[];
+  try {
+    tags = (new Eta({ debug: true, autoTrim: false }).parse(body) as unknown[]).filter(
+      (x): x is { t: string; val: string; lineNo?: number } => typeof x === 'object' && x !== null,
+    );
+  } catch {
+    return undefined;
+  }
+  const compiles = (src: string): Error | null => {
+    try {
+      new Script(src);
+      return null;
+    } catch (err) {
+      return err as Error;
+    }
+  };
+  // A function declaration left open: no correct prefix can compile on its
+  // own, so one that does has closed more blocks than it opened.
+  let code = 'function template(it) {\n';
+  let openedAt: number | undefined;
+  for (const tag of tags) {
+    code += tag.t === 'e' ? `${tag.val}\n` : `(${tag.val});\n`;
+    const err = compiles(code);
+    if (!err || !/end of input/i.test(err.message)) return { line: tag.lineNo };
+    if (!compiles(code + '}')) openedAt = undefined;
+    else openedAt ??= tag.lineNo;
+  }
+  return compiles(code + '}') ? { line: openedAt, unclosed: true } : undefined;
 }
