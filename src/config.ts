@@ -6,10 +6,11 @@
  */
 import { networkInterfaces } from 'node:os';
 import { DHCP_SETTINGS, parseDhcpSettings, type DhcpSettingValues } from './dhcp/settings.js';
+import { TFTP_SETTINGS, parseTftpSettings, type TftpSettingValues } from './tftp/settings.js';
 
 export type Switch = 'on' | 'off';
 
-export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'> {
+export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSettingValues {
   dataDir: string;
   httpHost: string;
   httpPort: number;
@@ -32,6 +33,8 @@ export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'> {
   taskCheckinTimeout: number;
   /** Seconds a running task may take before it expires. */
   taskRunTimeout: number;
+  /** Mark admin UI cookies Secure even on plain http (behind a TLS-terminating proxy). */
+  uiSecureCookies: Switch;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -62,9 +65,12 @@ export const SETTINGS: Setting[] = [
   { key: 'defaultProfile', kind: 'string', def: '', help: 'profile for hosts that have none (default: boot the local disk)' },
   { key: 'taskCheckinTimeout', kind: 'seconds', def: 3600, help: 'seconds a served task may wait for its environment to check in before it expires' },
   { key: 'taskRunTimeout', kind: 'seconds', def: 86400, help: 'seconds a running task may take before it expires' },
+  { key: 'uiSecureCookies', kind: 'switch', def: 'off', help: 'mark admin UI cookies Secure even on plain http (set it behind a TLS-terminating proxy; https requests get Secure anyway)' },
   { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
   // proxyDHCP's own settings (loaders per architecture, quirks, menu), parsed by dhcp/settings.ts.
   ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
+  // TFTP's own settings (blksize, windowsize, quirks), parsed by tftp/settings.ts.
+  ...(TFTP_SETTINGS as unknown as Setting[]),
 ];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -173,6 +179,7 @@ export function loadConfig(src: ConfigSources): Config {
   // proxyDHCP must never advertise loopback; with it off, 127.0.0.1 is a fine
   // address for HTTP-only use on one machine.
   else problems.push(...parseDhcpSettings(cfg.dhcp === 'on' ? cfg : { ...cfg, advertiseIp: '' }).problems);
+  if (cfg.tftp === 'on') problems.push(...parseTftpSettings(cfg).problems);
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
   if (problems.length) throw new ConfigError(problems);
   return cfg;

@@ -11,7 +11,7 @@ import { createStore, type Store } from './db/store.js';
 import { createEngine, type Engine } from './render/engine.js';
 import { createBootService, type BootService } from './boot/service.js';
 import { createEventLog, type EventLog } from './boot/events.js';
-import { startEventWriter } from './boot/event-writer.js';
+import { eventWorkerAvailable, startEventWriter } from './boot/event-writer.js';
 import { createAdmin, type Admin } from './admin.js';
 import { createTaskStore, type TaskStore } from './tasks/store.js';
 import { createApp } from './http/app.js';
@@ -20,6 +20,8 @@ import { loaderReport } from './boot/loaders.js';
 import { explainBindError } from './net/bind.js';
 import { createProxyDhcpServer, type ProxyDhcpServer } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
+import { createTftpServer, type TftpServer } from './tftp/server.js';
+import { parseTftpSettings } from './tftp/settings.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
@@ -69,7 +71,9 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
   const templateDir = cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir);
   const engine = createEngine({ store, shippedDir: templateDir });
   const onError = (err: unknown) => log.error({ err }, 'writing boot events failed');
-  const writer = opts.eventWorker && dbFile !== ':memory:' ? startEventWriter(dbFile, onError) : undefined;
+  const useWorker = opts.eventWorker && dbFile !== ':memory:';
+  if (useWorker && !eventWorkerAvailable) log.info('running from TypeScript sources: boot events are written in-thread (the worker thread needs the built dist/)');
+  const writer = useWorker && eventWorkerAvailable ? startEventWriter(dbFile, onError) : undefined;
   const events = createEventLog({ store, writer, onError, intervalMs: opts.eventIntervalMs });
   const tasks = createTaskStore(db, () => taskSecret(store), opts.now);
   const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks });
@@ -85,6 +89,11 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     assetRoot: cfg.assetRoot,
     loaderRoot: cfg.loaderRoot,
     tokenSha256: () => (cfg.adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
+    engine,
+    baseUrl,
+    defaultProfile: cfg.defaultProfile || undefined,
+    secureCookies: cfg.uiSecureCookies === 'on',
+    now: opts.now,
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
   return { db, store, events, tasks, engine, boot, admin, app, baseUrl };
@@ -130,8 +139,24 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   log.info({ baseUrl: s.baseUrl, port }, `HTTP listening on ${cfg.httpHost}:${port}; iPXE clients start at ${s.baseUrl}/boot.ipxe`);
   if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(s.baseUrl)) log.warn(`the base URL ${s.baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);
 
-  // TFTP is not part of this build yet; say so rather than pretend.
-  if (cfg.tftp === 'on') log.info('TFTP server: not in this build yet (boot loaders must come from another TFTP server for now)');
+  let tftp: TftpServer | null = null;
+  if (cfg.tftp === 'on') {
+    tftp = createTftpServer({
+      root: cfg.loaderRoot,
+      port: cfg.tftpPort,
+      ...parseTftpSettings(cfg).value,
+      baseUrl: s.baseUrl,
+      log: log.child({ svc: 'tftp' }),
+      events: s.events,
+      macForIp: (ip) => s.boot.macForIp(ip),
+    });
+    try {
+      await tftp.listen(); // logs where it listens, and why when it fell back
+    } catch (err) {
+      log.error(`TFTP not running: ${(err as Error).message}`);
+      tftp = null;
+    }
+  }
 
   let dhcp: ProxyDhcpServer | null = null;
   if (cfg.dhcp === 'on') {
@@ -182,7 +207,7 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     (closing ??= new Promise<void>((done) => {
       clearInterval(sweeper);
       server.close(async () => {
-        await dhcp?.close();
+        await Promise.all([dhcp?.close(), tftp?.close()]);
         void s.events.close().finally(() => {
           s.db.$client.close();
           done();

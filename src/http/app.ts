@@ -10,6 +10,8 @@ import { bootRoutes } from './routes/boot.js';
 import { fileRoutes } from './routes/files.js';
 import { apiRoutes } from './routes/api.js';
 import { taskCallbackRoutes } from './routes/tasks.js';
+import { uiRoutes } from '../ui/index.js';
+import type { Engine } from '../render/engine.js';
 import type { TaskStore } from '../tasks/store.js';
 import type { BootService } from '../boot/service.js';
 import type { Admin } from '../admin.js';
@@ -29,6 +31,13 @@ export interface AppDeps {
   loaderRoot: string;
   /** sha256 (hex) of the admin token; a function so a rotated token takes effect at once. */
   tokenSha256: () => string;
+  /** For the admin UI's live preview: renders exactly as the boot service does. */
+  engine: Engine;
+  baseUrl: string;
+  defaultProfile?: string;
+  /** Mark UI cookies Secure on plain http (behind a TLS-terminating proxy). */
+  secureCookies?: boolean;
+  now?: () => number;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -37,7 +46,25 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', bootRoutes(deps.boot));
   if (deps.tasks) app.route('/', taskCallbackRoutes({ tasks: deps.tasks, events: deps.events }));
-  app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot }));
+  app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot, events: deps.events, macForIp: (ip) => deps.boot.macForIp(ip) }));
+  app.get('/', (c) => c.redirect('/ui/'));
+  app.route(
+    '/ui',
+    uiRoutes({
+      admin: deps.admin,
+      store: deps.store,
+      boot: deps.boot,
+      engine: deps.engine,
+      tasks: deps.tasks,
+      events: deps.events,
+      tokenSha256: deps.tokenSha256,
+      log: deps.log,
+      baseUrl: deps.baseUrl,
+      defaultProfile: deps.defaultProfile,
+      secureCookies: deps.secureCookies,
+      now: deps.now,
+    }),
+  );
   app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256 }));
 
   app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404) : c.text('not found\n', 404)));

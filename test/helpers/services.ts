@@ -9,8 +9,21 @@ import { silentLogger } from '../../src/log.js';
 
 export const TOKEN = 'test-admin-token-0123456789abcdef';
 
-export function makeStack(opts: { baseUrl?: string; defaultProfile?: string; assetRoot?: string; loaderRoot?: string; now?: () => number } = {}) {
-  const argv = ['--admin-token', TOKEN, '--asset-root', opts.assetRoot ?? '/nonexistent', '--loader-root', opts.loaderRoot ?? '/nonexistent'];
+export interface StackOptions {
+  baseUrl?: string;
+  defaultProfile?: string;
+  assetRoot?: string;
+  loaderRoot?: string;
+  now?: () => number;
+  secureCookies?: boolean;
+  /** No --admin-token: the token lives (as a hash) in the database, as after `chainboot token --rotate`. */
+  storedToken?: boolean;
+}
+
+export function makeStack(opts: StackOptions = {}) {
+  const argv = ['--asset-root', opts.assetRoot ?? '/nonexistent', '--loader-root', opts.loaderRoot ?? '/nonexistent'];
+  if (!opts.storedToken) argv.push('--admin-token', TOKEN);
+  if (opts.secureCookies) argv.push('--ui-secure-cookies', 'on');
   if (opts.defaultProfile) argv.push('--default-profile', opts.defaultProfile);
   const cfg = loadConfig({ argv });
   const baseUrl = opts.baseUrl ?? 'http://10.0.0.5:8080';
