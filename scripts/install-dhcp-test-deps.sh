@@ -6,30 +6,10 @@
 #   isc-dhcp-client  dhclient, a second real client (logs every offer it sees)
 #   dnsmasq          the plain DHCP server beside chainboot in the socket tests,
 #                    and the proxyDHCP peer bench/dhcp compares against
-# Debian starts a system-wide dnsmasq when the package is installed; a
-# /usr/sbin/policy-rc.d that exits 101 tells invoke-rc.d not to, for the
-# duration of the install. An existing policy-rc.d is put back as it was.
+# No system-wide dnsmasq is started by the install (scripts/lib/apt.sh).
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
-if [ "$(id -u)" != 0 ]; then
-  echo "install-dhcp-test-deps: needs root (apt-get install)" >&2
-  exit 1
-fi
-
-POLICY=/usr/sbin/policy-rc.d
-backup=""
-if [ -e "$POLICY" ]; then
-  backup=$(mktemp)
-  cp -p "$POLICY" "$backup"
-fi
-printf '#!/bin/sh\n# chainboot install-dhcp-test-deps: no service starts during install\nexit 101\n' > "$POLICY"
-chmod 755 "$POLICY"
-cleanup() {
-  if [ -n "$backup" ]; then cp -p "$backup" "$POLICY" && rm -f "$backup"; else rm -f "$POLICY"; fi
-}
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq)
@@ -38,10 +18,7 @@ if ! { command -v busybox >/dev/null 2>&1 && busybox --list 2>/dev/null | grep -
   need+=(busybox-static)
 fi
 [ -x /sbin/dhclient ] || [ -x /usr/sbin/dhclient ] || need+=(isc-dhcp-client)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+apt_install install-dhcp-test-deps "${need[@]}"
 
 # A dnsmasq service started by an earlier install without the policy file is
 # the system's business, not ours: only say so (it would hold port 67 outside

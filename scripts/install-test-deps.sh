@@ -5,14 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v curl >/dev/null; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: curl is missing and installing it needs root" >&2
-    exit 1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl ca-certificates
-fi
+. scripts/lib/apt.sh
+command -v curl >/dev/null 2>&1 || apt_install install-test-deps curl ca-certificates
 
 for installer in scripts/install-*-test-deps.sh; do
   [ "$installer" = scripts/install-test-deps.sh ] && continue
