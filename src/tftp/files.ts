@@ -90,6 +90,7 @@ export function createLoaderFiles(opts: LoaderFilesOptions) {
   const loading = new Map<string, Promise<CacheEntry>>();
   let cachedBytes = 0;
   const counters = { hits: 0, loads: 0, reloads: 0, uncached: 0 };
+  let caseInsensitive = opts.caseInsensitive === true;
 
   function evictFor(bytes: number): void {
     for (const [key, e] of cache) {
@@ -183,7 +184,7 @@ export function createLoaderFiles(opts: LoaderFilesOptions) {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES') return denied('permission denied on the path');
-      if (opts.caseInsensitive) {
+      if (caseInsensitive) {
         const found = await findIgnoringCase(root, segs);
         if (found) {
           try {
@@ -275,6 +276,20 @@ export function createLoaderFiles(opts: LoaderFilesOptions) {
       cache.clear();
       cachedBytes = 0;
       realRoot = null;
+    },
+    /**
+     * SIGHUP: forget every cached file and the resolved root (a loader root
+     * that is a symlink may now point at a new tree), and take the new
+     * case-insensitivity setting. Transfers already running hold their own
+     * buffer or descriptor and finish with the file they started with.
+     */
+    reload(next: { caseInsensitive?: boolean } = {}): { droppedFiles: number; droppedBytes: number } {
+      const dropped = { droppedFiles: cache.size, droppedBytes: cachedBytes };
+      cache.clear();
+      cachedBytes = 0;
+      realRoot = null;
+      if (next.caseInsensitive !== undefined) caseInsensitive = next.caseInsensitive;
+      return dropped;
     },
   };
 }

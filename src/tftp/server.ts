@@ -98,6 +98,8 @@ export class TftpBindError extends Error {
 export interface TftpServer {
   listen(): Promise<{ port: number; host: string; fallback: boolean }>;
   close(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Throws (and changes nothing) on a bad value. */
+  reconfigure(next: TftpLiveSettings): void;
   readonly counters: Readonly<TftpCounters>;
   readonly files: LoaderFiles;
 }
@@ -139,21 +141,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const log = opts.log;
   const host = opts.host ?? '0.0.0.0';
   const family: SocketType = isIPv6(host) ? 'udp6' : 'udp4';
-  const blksizeMax = opts.blksizeMax ?? DEFAULT_BLKSIZE_MAX;
-  const windowsizeMax = opts.windowsizeMax ?? 64;
-  const retries = opts.retries ?? 5;
-  const timeoutMs = opts.timeoutMs ?? 1000;
-  const maxSessions = opts.maxSessions ?? 1000;
-  const problems: string[] = [];
-  if (!Number.isInteger(blksizeMax) || blksizeMax < MIN_BLKSIZE || blksizeMax > MAX_BLKSIZE) problems.push(`blksizeMax ${blksizeMax} is not ${MIN_BLKSIZE}–${MAX_BLKSIZE}`);
-  if (!Number.isInteger(windowsizeMax) || windowsizeMax < 1 || windowsizeMax > 32768) problems.push(`windowsizeMax ${windowsizeMax} is not 1–32768`);
-  if (!Number.isInteger(retries) || retries < 0 || retries > 100) problems.push(`retries ${retries} is not 0–100`);
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 255_000) problems.push(`timeoutMs ${timeoutMs} is not 10–255000`);
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) problems.push(`maxSessions ${maxSessions} must be a positive integer`);
-  const subnets = parseSubnetLimits(opts.blksizeBySubnet ?? []);
-  if (!subnets.ok) problems.push(...subnets.problems);
-  if (problems.length || !subnets.ok) throw new Error(`TFTP server: ${problems.join('; ')}`);
-  const limits = subnets.limits;
+  // Limits and quirks a reload (SIGHUP) may change: see reconfigure().
+  let { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits, noOptionsQuirk } = checkLimits(opts);
 
   const files = opts.files ?? createLoaderFiles({ root: opts.root, caseInsensitive: opts.caseInsensitive, baseUrl: opts.baseUrl, cacheMaxBytes: opts.cacheMaxBytes, cacheMaxFileBytes: opts.cacheMaxFileBytes });
   const newSocket = opts.createSocket ?? ((type: SocketType) => createDgramSocket({ type, lookup: literalLookup as never }));
@@ -305,7 +294,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 
   function startTransfer(s: Session, source: Source): void {
     const ip = s.client.address;
-    let noOptions = opts.noOptions === true;
+    let noOptions = noOptionsQuirk;
     const refusedUntil = oackRefused.get(ip);
     if (!noOptions && refusedUntil !== undefined) {
       if (refusedUntil > Date.now()) {
@@ -600,6 +589,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   return {
     listen,
     close,
+    /** New limits and quirks for transfers that start from now on; running ones keep what they negotiated. */
+    reconfigure(next: TftpLiveSettings): void {
+      ({ blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits, noOptionsQuirk } = checkLimits(next));
+    },
     get counters() {
       return { ...counters };
     },
@@ -608,3 +601,24 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 }
 
 function noop(): void {}
+
+/** The settings that may change while the server runs (everything but ports, addresses, root and single-port mode). */
+export type TftpLiveSettings = Pick<TftpServerOptions, 'blksizeMax' | 'blksizeBySubnet' | 'windowsizeMax' | 'noOptions' | 'maxSessions' | 'retries' | 'timeoutMs'>;
+
+function checkLimits(opts: TftpLiveSettings) {
+  const blksizeMax = opts.blksizeMax ?? DEFAULT_BLKSIZE_MAX;
+  const windowsizeMax = opts.windowsizeMax ?? 64;
+  const retries = opts.retries ?? 5;
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  const maxSessions = opts.maxSessions ?? 1000;
+  const problems: string[] = [];
+  if (!Number.isInteger(blksizeMax) || blksizeMax < MIN_BLKSIZE || blksizeMax > MAX_BLKSIZE) problems.push(`blksizeMax ${blksizeMax} is not ${MIN_BLKSIZE}–${MAX_BLKSIZE}`);
+  if (!Number.isInteger(windowsizeMax) || windowsizeMax < 1 || windowsizeMax > 32768) problems.push(`windowsizeMax ${windowsizeMax} is not 1–32768`);
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) problems.push(`retries ${retries} is not 0–100`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 255_000) problems.push(`timeoutMs ${timeoutMs} is not 10–255000`);
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) problems.push(`maxSessions ${maxSessions} must be a positive integer`);
+  const subnets = parseSubnetLimits(opts.blksizeBySubnet ?? []);
+  if (!subnets.ok) problems.push(...subnets.problems);
+  if (problems.length || !subnets.ok) throw new Error(`TFTP server: ${problems.join('; ')}`);
+  return { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits: subnets.limits, noOptionsQuirk: opts.noOptions === true };
+}
