@@ -138,8 +138,8 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     macPrefixArch: Object.fromEntries(Object.entries(opts.macPrefixArch ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     junkUuidFallback: opts.junkUuidFallback ?? true,
   };
-  const limiter = opts.rateLimit === false ? null : createRateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT);
-  const delay = opts.replyDelayMs ?? 0;
+  let limiter = opts.rateLimit === false ? null : createRateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT);
+  let delay = opts.replyDelayMs ?? 0;
   const readInterfaces = opts.interfaces ?? networkInterfaces;
 
   const counters: ProxyDhcpCounters = { received: 0, malformed: 0, rateLimited: 0, offers: {}, acks: {}, ignored: {}, sent: 0, sendErrors: 0, encodeErrors: 0 };
@@ -442,6 +442,24 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       );
       dhcpSock = proxySock = null;
     },
+    /**
+     * A reload (SIGHUP): loaders, menu, quirks, reply delay and rate limit for
+     * the next packet on; the sockets stay bound. Throws (changing nothing) on a bad value.
+     */
+    reconfigure(next: ProxyDhcpLiveSettings): void {
+      const loaders = next.loaders ?? DEFAULT_LOADERS;
+      const problems = validate({ ...opts, ...next }, loaders);
+      if (problems.length) throw new ProxyDhcpConfigError(problems);
+      policy.loaders = loaders;
+      policy.menu = next.menu;
+      policy.answerWithoutUuid = next.answerWithoutUuid ?? true;
+      policy.defaultMode = next.defaultMode ?? 'follow';
+      policy.extraVendorClasses = next.extraVendorClasses ?? [];
+      policy.macPrefixArch = Object.fromEntries(Object.entries(next.macPrefixArch ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      policy.junkUuidFallback = next.junkUuidFallback ?? true;
+      delay = next.replyDelayMs ?? 0;
+      limiter = next.rateLimit === false ? null : createRateLimiter(next.rateLimit ?? DEFAULT_RATE_LIMIT);
+    },
     /** Ports actually bound (after listen). */
     get ports(): { dhcp: number | null; proxy: number | null } {
       return { dhcp: dhcpSock?.address().port ?? null, proxy: proxySock?.address().port ?? null };
@@ -450,3 +468,6 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
 }
 
 export type ProxyDhcpServer = ReturnType<typeof createProxyDhcpServer>;
+
+/** What a reload may change (not ports, addresses or the HTTP base URL). */
+export type ProxyDhcpLiveSettings = Pick<ProxyDhcpServerOptions, 'loaders' | 'menu' | 'defaultMode' | 'replyDelayMs' | 'extraVendorClasses' | 'macPrefixArch' | 'junkUuidFallback' | 'answerWithoutUuid' | 'rateLimit'>;
