@@ -17,10 +17,14 @@ export function parseHostOs(text: string, profileExists: (name: string) => boole
   const lines: ImportLine[] = [];
   const problems: ImportProblem[] = [];
   const seen = new Map<string, number>();
-  const rows = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  // CRLF, LF and a bare CR (old Mac editors, some spreadsheet exports) all end a line.
+  const rows = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   rows.forEach((raw, i) => {
     const line = i + 1;
-    const content = raw.replace(/#.*$/, '').trim();
+    // Everything from the first "#" is a comment. Not /#.*$/: "." stops at
+    // U+2028/U+2029, and the comment (with its "#") would then stay in the line.
+    const hash = raw.indexOf('#');
+    const content = (hash < 0 ? raw : raw.slice(0, hash)).trim();
     if (content === '') return;
     const shown = raw.length > 120 ? raw.slice(0, 120) + '…' : raw;
     const problem = (message: string) => problems.push({ line, text: shown, message });

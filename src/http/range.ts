@@ -197,9 +197,13 @@ export function parseHttpDate(value: string, now = Date.now()): number | undefin
     return undefined;
   }
   if (hh > 23 || mm > 59 || ss > 60) return undefined;
-  const t = Date.UTC(year, mon, day, hh, mm, Math.min(ss, 59));
+  // Not Date.UTC: it reads years 0–99 as 1900–1999, so "0099" would become 1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year, mon, day);
+  date.setUTCHours(hh, mm, Math.min(ss, 59), 0);
+  const t = date.getTime();
   // Reject impossible days (31 Feb) instead of letting Date roll them over.
-  if (new Date(t).getUTCDate() !== day) return undefined;
+  if (date.getUTCDate() !== day) return undefined;
   return t;
 }
 

@@ -75,10 +75,12 @@ export function resolveSegments(root: string, segments: string[]): SafePathResul
   } catch {
     return { ok: false, status: 404, reason: 'no such file' };
   }
-  if (!real.startsWith(realRootPath + sep)) return { ok: false, status: 403, reason: 'resolves outside the root' };
+  // A root of "/" already ends in the separator: "//" would match nothing.
+  const prefix = realRootPath.endsWith(sep) ? realRootPath : realRootPath + sep;
+  if (!real.startsWith(prefix)) return { ok: false, status: 403, reason: 'resolves outside the root' };
   // A symlink inside the root may still lead to a hidden file or directory
   // in it (link -> .git/config): the real path obeys the same rule.
-  const realSegs = real.slice(realRootPath.length + 1).split(sep);
+  const realSegs = real.slice(prefix.length).split(sep);
   if (realSegs.some((s, i) => s.startsWith('.') && !(i === realSegs.length - 1 && SERVED_HIDDEN_NAMES.has(s)))) {
     return { ok: false, status: 404, reason: 'hidden file' };
   }

@@ -40,7 +40,12 @@ export type Packet =
 
 export type Decoded = { ok: true; packet: Packet } | { ok: false; reason: string };
 
-const MODES: Record<string, Mode> = { octet: 'octet', netascii: 'netascii', mail: 'mail' };
+// A Map, not an object literal: a mode of "constructor" or "__proto__" must not find Object.prototype's members.
+const MODES: ReadonlyMap<string, Mode> = new Map([
+  ['octet', 'octet'],
+  ['netascii', 'netascii'],
+  ['mail', 'mail'],
+]);
 
 /**
  * Splits NUL-terminated strings from `start`. A final string without its NUL
@@ -60,9 +65,12 @@ function cStrings(buf: Buffer, start: number): { strings: string[] } | { problem
 }
 
 function decodeOptions(strings: string[], from: number, what: string): { options: OptionList } | { problem: string } {
-  // Some firmware pads requests with extra NULs: trailing empty strings are padding.
+  // Some firmware pads requests with extra NULs: trailing empty strings are
+  // padding — but only one that cannot be an option's value: an empty value
+  // right after its name ("tsize\0\0") is kept, so a padded request and an
+  // option with an empty value both decode as sent.
   let end = strings.length;
-  while (end > from && strings[end - 1] === '') end--;
+  while (end > from && strings[end - 1] === '' && ((end - from) % 2 === 1 || strings[end - 2] === '')) end--;
   if ((end - from) % 2 !== 0) return { problem: `${what}: option "${strings[end - 1]}" has no value` };
   const options: OptionList = [];
   for (let i = from; i < end; i += 2) {
@@ -85,7 +93,7 @@ export function decodePacket(buf: Buffer): Decoded {
       if (s.strings.length < 2) return { ok: false, reason: `${name}: needs a file name and a mode, got ${s.strings.length} string(s)` };
       const filename = s.strings[0]!;
       if (filename === '') return { ok: false, reason: `${name}: empty file name` };
-      const mode = MODES[s.strings[1]!.toLowerCase()];
+      const mode = MODES.get(s.strings[1]!.toLowerCase());
       if (!mode) return { ok: false, reason: `${name}: unknown mode ${JSON.stringify(s.strings[1])}` };
       const o = decodeOptions(s.strings, 2, name);
       if ('problem' in o) return { ok: false, reason: o.problem };
