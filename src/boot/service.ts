@@ -11,6 +11,7 @@ import type { Store } from '../db/store.js';
 import type { EventLog } from './events.js';
 import type { Host, Profile, Task } from '../db/schema.js';
 import type { TaskStore } from '../tasks/store.js';
+import { createBootCorrelator, type BootCorrelator } from '../metrics/boot-id.js';
 
 /** Files every host can fetch without its profile naming them. */
 export const DEFAULT_FILES: Record<string, string> = {
@@ -41,7 +42,13 @@ export interface BootServiceDeps {
   baseUrl: string;
   defaultProfile?: string;
   tasks?: TaskStore;
+  /** Boot correlation ids (metrics/boot-id.ts); one is made when not given. */
+  boots?: BootCorrelator;
 }
+
+/** What was rendered for machines (previews not counted), for /metrics. */
+export type RenderKind = 'script' | 'pxelinux' | 'file' | 'entry';
+export type RenderStats = Record<RenderKind, { renders: number; errors: number }>;
 
 export interface BootRequest {
   mac: string;
@@ -60,6 +67,15 @@ export type BootService = ReturnType<typeof createBootService>;
 
 export function createBootService(deps: BootServiceDeps) {
   const { store, engine } = deps;
+  const boots = deps.boots ?? createBootCorrelator();
+  const renderStats: RenderStats = { script: { renders: 0, errors: 0 }, pxelinux: { renders: 0, errors: 0 }, file: { renders: 0, errors: 0 }, entry: { renders: 0, errors: 0 } };
+  /** Counts a render that was served (not a preview); `r.template` is set only when a template was run. */
+  function counted(kind: RenderKind, record: boolean, r: Rendered): void {
+    if (!record || !r.template) return;
+    const s = renderStats[kind];
+    s.renders++;
+    if (r.status >= 500) s.errors++;
+  }
 
   function facts(c: ClientFacts): Record<string, string> {
     const out: Record<string, string> = {};
@@ -163,21 +179,14 @@ export function createBootService(deps: BootServiceDeps) {
   }
 
   /*
-   * Which MAC last booted from which address: asset requests (kernels, WIMs)
-   * carry no MAC, so their boot events are tied to the host this way. Bounded;
-   * the oldest entry goes first.
+   * Which MAC last booted from which address (the correlator keeps it, also
+   * learning it from DHCP): asset requests (kernels, WIMs) and TFTP carry no
+   * MAC, so their boot events are tied to the host this way. Bounded.
    */
-  const macByIp = new Map<string, string>();
-  function rememberIp(ip: string | undefined, mac: string): void {
-    if (!ip) return;
-    macByIp.delete(ip);
-    macByIp.set(ip, mac);
-    if (macByIp.size > 50_000) macByIp.delete(macByIp.keys().next().value!);
-  }
-
   function record(req: BootRequest, kind: string, request: string, r: Rendered): void {
-    if (!req.record || !deps.events) return;
-    rememberIp(req.clientIp, req.mac);
+    if (!req.record) return;
+    const boot = boots.step(req.mac, req.clientIp);
+    if (!deps.events) return;
     deps.events.record(
       {
         mac: req.mac,
@@ -186,7 +195,7 @@ export function createBootService(deps: BootServiceDeps) {
         request,
         result: r.summary,
         status: r.status,
-        detail: r.template ? { template: r.template, ...(req.choice ? { choice: req.choice } : {}) } : null,
+        detail: r.template ? { boot, template: r.template, ...(req.choice ? { choice: req.choice } : {}) } : { boot },
       },
       facts(req.client),
     );
@@ -195,8 +204,14 @@ export function createBootService(deps: BootServiceDeps) {
   return {
     /** The MAC that last fetched a boot script or file from this address, if any. */
     macForIp(ip: string | undefined): string | undefined {
-      return ip ? macByIp.get(ip) : undefined;
+      return boots.macForIp(ip);
     },
+
+    /** Boot correlation ids: DHCP and TFTP are handed these (main.ts), HTTP uses them here and in app.ts. */
+    boots,
+
+    /** Renders served and render errors, by kind (read at scrape time). */
+    renderStats: renderStats as Readonly<RenderStats>,
 
     /** GET /ipxe: the per-host iPXE script. */
     script(req: BootRequest): Rendered {
@@ -214,6 +229,7 @@ export function createBootService(deps: BootServiceDeps) {
       } catch (err) {
         r = { ...failure(err, `the boot script for ${req.mac}`), template, plan };
       }
+      counted('script', req.record, r);
       record(req, 'script', req.choice ? `/ipxe choice=${req.choice}` : '/ipxe', r);
       return r;
     },
@@ -230,6 +246,7 @@ export function createBootService(deps: BootServiceDeps) {
       } catch (err) {
         r = { ...failure(err, `the pxelinux config for ${req.mac}`), template, plan };
       }
+      counted('pxelinux', req.record, r);
       record(req, 'pxelinux', `/pxelinux.cfg/01-${req.mac.replace(/:/g, '-')}`, r);
       return r;
     },
@@ -257,19 +274,23 @@ export function createBootService(deps: BootServiceDeps) {
           }
         }
       }
+      counted('file', req.record, r);
       record(req, 'file', `/hosts/${req.mac.replace(/:/g, '-')}/${file}`, r);
       return r;
     },
 
     /** GET /boot.ipxe: the entry script every iPXE client is pointed at. */
     entry(clientIp?: string): Rendered {
+      let r: Rendered;
       try {
         const body = engine.render('ipxe/boot.ipxe', { server: { baseUrl: new Safe(deps.baseUrl) }, urls: { base: new Safe(deps.baseUrl) } });
-        if (deps.events) deps.events.record({ mac: null, clientIp: clientIp ?? null, kind: 'entry', request: '/boot.ipxe', result: 'entry script', status: 200 });
-        return { status: 200, body, contentType: TEXT, summary: 'entry script', template: 'ipxe/boot.ipxe' };
+        r = { status: 200, body, contentType: TEXT, summary: 'entry script', template: 'ipxe/boot.ipxe' };
       } catch (err) {
-        return failure(err, 'the entry script');
+        r = { ...failure(err, 'the entry script'), template: 'ipxe/boot.ipxe' };
       }
+      counted('entry', true, r);
+      if (deps.events) deps.events.record({ mac: null, clientIp: clientIp ?? null, kind: 'entry', request: '/boot.ipxe', result: r.summary, status: r.status, detail: clientIp ? { boot: boots.forIp(clientIp) } : null });
+      return r;
     },
   };
 }
