@@ -11,7 +11,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from '../log.js';
 import type { EventLog } from '../boot/events.js';
 import { explainBindError } from '../net/bind.js';
-import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, type DhcpPacket } from './packet.js';
+import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, ipFromBytes, MessageType, Opt, type DhcpPacket } from './packet.js';
 import { proxyReply, describeRequest, type MenuConfig, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
 import { localAddresses, pickServerAddress, isUsableServerAddress, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
 import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
@@ -58,6 +58,12 @@ export interface ProxyDhcpServerOptions {
   rateLimit?: RateLimitConfig | false;
   /** The interface table (os.networkInterfaces); injectable for tests. */
   interfaces?: () => InterfaceTable;
+  /**
+   * The boot correlation id of a PXE client's packet (metrics/boot-id.ts):
+   * `firmwareDiscover` starts a new boot; `ip` is the client's address when
+   * the packet tells it. Called only for packets of PXE/HTTP boot clients.
+   */
+  bootId?: (mac: string, xid: number, firmwareDiscover: boolean, ip: string | undefined) => string;
   /** Called once per packet after it was handled (tests and benchmarks wait on it instead of sleeping). */
   onHandled?: (what: HandledKind, via: 'dhcp' | 'proxy') => void;
 }
@@ -122,6 +128,21 @@ function validate(opts: ProxyDhcpServerOptions, loaders: Loaders): string[] {
   return problems;
 }
 
+/**
+ * The client's own address when the packet tells it: ciaddr; the source of a
+ * port-4011 request (unicast from the client); option 50 of the REQUEST the
+ * firmware broadcasts to the site's DHCP server. Port-67 sources are not the
+ * client's (0.0.0.0, or a relay).
+ */
+function clientAddress(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string): string | undefined {
+  if (req.ciaddr !== ANY) return req.ciaddr;
+  if (via === 'proxy') return source !== ANY ? source : undefined;
+  // A DISCOVER's option 50 is only a wish (the previous lease); a REQUEST's is the address taken.
+  if (messageType(req) !== MessageType.REQUEST) return undefined;
+  const requested = req.options.get(Opt.REQUESTED_IP);
+  return requested && requested.length === 4 ? ipFromBytes(requested) : undefined;
+}
+
 export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
   const loaders: Loaders = opts.loaders ?? DEFAULT_LOADERS;
   const problems = validate(opts, loaders);
@@ -178,7 +199,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
    * transaction (same MAC, xid, port and outcome) one event with a count
    * while it is still waiting to be written (events.ts).
    */
-  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string, d: ProxyDecision, status: number, error?: string): void {
+  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string, d: ProxyDecision, status: number, boot: string | undefined, error?: string): void {
     if (!opts.events) return;
     const f = d.facts;
     const arch = f ? f.arch : null;
@@ -197,6 +218,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       if (f.uuidProblem) detail.uuidProblem = f.uuidProblem;
     }
     if (req.giaddr !== ANY) detail.giaddr = req.giaddr;
+    if (boot !== undefined) detail.boot = boot;
     if (error !== undefined) detail.error = error;
     let result: string;
     if ('ignore' in d) {
@@ -264,6 +286,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       log.warn(`several interfaces and no advertiseIp: advertising ${server.address} (the first); set advertiseIp (CHAINBOOT_ADVERTISE_IP) if clients are on another network`);
     }
     const d = proxyReply(req, { via, source: { address: rinfo.address, port: rinfo.port }, server, policy, hostMode });
+    const boot = opts.bootId && d.facts?.clientClass ? opts.bootId(d.facts.mac, req.xid, !d.facts.ipxe && messageType(req) === MessageType.DISCOVER, clientAddress(req, via, rinfo.address)) : undefined;
 
     if ('ignore' in d) {
       counters.ignored[d.ignore] = (counters.ignored[d.ignore] ?? 0) + 1;
@@ -271,10 +294,10 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
         const serious = d.ignore === 'no-loader' || d.ignore === 'unknown-arch' || d.ignore === 'no-server-address' || d.ignore === 'host-lookup-failed';
         if (log.isLevelEnabled(serious ? 'warn' : 'info')) {
           const line = `${describeRequest(req, d.facts)} from ${d.facts?.mac}: not answered (${d.ignore}): ${d.why}`;
-          if (serious) log.warn({ mac: d.facts?.mac, arch: d.facts?.arch }, line);
-          else log.info({ mac: d.facts?.mac }, line);
+          if (serious) log.warn({ mac: d.facts?.mac, arch: d.facts?.arch, boot }, line);
+          else log.info({ mac: d.facts?.mac, boot }, line);
         }
-        record(req, via, rinfo.address, d, 204);
+        record(req, via, rinfo.address, d, 204, boot);
       }
       return 'ignored';
     }
@@ -284,13 +307,13 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       out = encodePacket(d.reply, { maxSize: maxReplySize(req) });
     } catch (e) {
       counters.encodeErrors++;
-      log.error({ mac: d.facts.mac }, `could not encode the reply: ${(e as Error).message}`);
-      record(req, via, rinfo.address, d, 500, (e as Error).message);
+      log.error({ mac: d.facts.mac, boot }, `could not encode the reply: ${(e as Error).message}`);
+      record(req, via, rinfo.address, d, 500, boot, (e as Error).message);
       return 'failed';
     }
     bump(d.message === 'offer' ? counters.offers : counters.acks, d.firmware, d.outcome);
-    if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}` }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
-    record(req, via, rinfo.address, d, 200);
+    if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}`, boot }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
+    record(req, via, rinfo.address, d, 200, boot);
 
     if (delay > 0) {
       const t = setTimeout(() => {

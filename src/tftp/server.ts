@@ -30,6 +30,8 @@ export interface TftpServerOptions {
   events?: Pick<EventLog, 'record'>;
   /** The MAC behind a client address, when another part of chainboot knows it (TFTP itself never sees MACs). */
   macForIp?: (ip: string) => string | null | undefined;
+  /** The boot correlation id of the client at this address (metrics/boot-id.ts), for events and log lines. */
+  bootIdForIp?: (ip: string) => string | undefined;
   /** HTTP base URL for the generated autoexec.ipxe; unset = no generated file. */
   baseUrl?: string;
   /** Largest blksize granted (default 1468: no IP fragmentation on a 1500-byte MTU). */
@@ -164,6 +166,11 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   }
 
   function record(s: { client: RemoteInfo; filename: string; started: number }, result: string, status: number, detail: Record<string, unknown>): void {
+    // Set on the caller's object, so the log line written after the event carries it too.
+    if (opts.bootIdForIp) {
+      const boot = opts.bootIdForIp(s.client.address);
+      if (boot !== undefined) detail.boot = boot;
+    }
     opts.events?.record({
       mac: opts.macForIp?.(s.client.address) ?? null,
       clientIp: s.client.address,
