@@ -19,6 +19,9 @@ import type { Store } from '../db/store.js';
 import type { EventLog } from '../boot/events.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { describeZodError } from '../validate.js';
+import { clientIp } from './client-ip.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
+import { httpMetrics, metricsHandler, readiness, type ReadinessChecks } from '../metrics/http.js';
 
 export interface AppDeps {
   boot: BootService;
@@ -38,15 +41,47 @@ export interface AppDeps {
   /** Mark UI cookies Secure on plain http (behind a TLS-terminating proxy). */
   secureCookies?: boolean;
   now?: () => number;
+  /** The service's metrics (main.ts makes them, to hand DHCP/TFTP counters in later); made here when not given. */
+  metrics?: Metrics;
+  /** When set, GET /metrics wants "Authorization: Bearer <metricsToken>"; unset, it is open (scrapers on the boot LAN). */
+  metricsToken?: string;
+  /** Readiness inputs beyond the database (main.ts: are the enabled DHCP/TFTP listeners bound?). */
+  readiness?: () => ReadinessChecks;
 }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  const metrics = deps.metrics ?? createMetrics({ db: deps.store.db, boot: deps.boot, events: deps.events });
+  const boots = deps.boot.boots;
 
+  // First, so it sees every request and the route that answered it.
+  app.use('*', httpMetrics(metrics, { log: deps.log, bootFor: (ip) => boots.peek(undefined, ip) }));
+  // Liveness: the process answers. Readiness: it can serve boots now.
   app.get('/healthz', (c) => c.json({ ok: true }));
+  const ready = readiness(deps.store.db, deps.readiness);
+  app.get('/readyz', (c) => {
+    const r = ready();
+    return c.json(r, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
+  });
+  app.get('/metrics', metricsHandler(metrics, deps.metricsToken || undefined));
+  /*
+   * Steps that carry no boot id of their own (assets and loaders by address,
+   * task callbacks by MAC) get the machine's current one in their event.
+   */
+  const inner = deps.events;
+  const events: EventLog | undefined =
+    inner &&
+    Object.assign(Object.create(inner) as EventLog, {
+      record(e: Parameters<EventLog['record']>[0], facts?: Record<string, string>, key?: string) {
+        const ip = e.clientIp ?? undefined;
+        const boot = e.mac ? boots.step(e.mac, ip) : boots.forIp(ip);
+        if (boot !== undefined) e.detail = { ...e.detail, boot };
+        inner.record(e, facts, key);
+      },
+    });
   app.route('/', bootRoutes(deps.boot));
-  if (deps.tasks) app.route('/', taskCallbackRoutes({ tasks: deps.tasks, events: deps.events }));
-  app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot, events: deps.events, macForIp: (ip) => deps.boot.macForIp(ip) }));
+  if (deps.tasks) app.route('/', taskCallbackRoutes({ tasks: deps.tasks, events }));
+  app.route('/', fileRoutes({ assetRoot: deps.assetRoot, loaderRoot: deps.loaderRoot, events, macForIp: (ip) => deps.boot.macForIp(ip), onStream: metrics.stream }));
   app.get('/', (c) => c.redirect('/ui/'));
   app.route(
     '/ui',
@@ -77,7 +112,7 @@ export function createApp(deps: AppDeps): Hono {
     if (err instanceof ZodError) return answer(400, describeZodError(err));
     if (err instanceof NotFoundError) return answer(404, err.message);
     if (err instanceof ConflictError) return answer(409, err.message);
-    deps.log.error({ err, path: c.req.path, method: c.req.method }, 'request failed');
+    deps.log.error({ err, path: c.req.path, method: c.req.method, boot: boots.peek(undefined, clientIp(c)) }, 'request failed');
     return answer(500, 'internal error (logged)');
   });
   return app;

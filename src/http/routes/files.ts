@@ -34,6 +34,8 @@ export interface FileRoutesOptions {
   events?: Pick<EventLog, 'record'>;
   /** The MAC that last booted from a client address, so asset events name the host. */
   macForIp?: (ip: string | undefined) => string | undefined;
+  /** Told when a file body starts streaming (+1) and when it has ended or was cut (-1): the active-streams gauge. */
+  onStream?: (kind: 'asset' | 'loader', delta: 1 | -1) => void;
   /** Read size and buffers in flight per response (defaults in asset-body.ts). */
   chunkSize?: number;
   depth?: number;
@@ -243,14 +245,24 @@ function respond(c: Context, opts: FileRoutesOptions, t0: number, kind: 'asset' 
     return new Response(text, { status, headers });
   }
   const reader = new BodyReader(segs, plan!.pieces);
+  const onStream = opts.onStream;
+  // Both body writers call their callback exactly once, when the file is closed.
+  const ended = onStream
+    ? (o: BodyOutcome) => {
+        onStream(kind, -1);
+        finished(o);
+      }
+    : finished;
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (outgoing instanceof ServerResponse) {
     outgoing.writeHead(status, headers);
-    pumpToNode(outgoing, reader, plan!.length, finished, { chunkSize: opts.chunkSize, depth: opts.depth });
+    onStream?.(kind, 1);
+    pumpToNode(outgoing, reader, plan!.length, ended, { chunkSize: opts.chunkSize, depth: opts.depth });
     return alreadySent();
   }
   // No Node response to write to (app.request() in tests, other runtimes).
-  return new Response(bodyToWebStream(reader, plan!.length, finished, opts.chunkSize), { status, headers });
+  onStream?.(kind, 1);
+  return new Response(bodyToWebStream(reader, plan!.length, ended, opts.chunkSize), { status, headers });
 }
 
 interface BodyPlan {
