@@ -26,6 +26,7 @@ import { resolveBaseUrl } from './config.js';
 import { dhcpConfigText, DHCP_SERVER_KINDS, type DhcpServerKind } from './dhcp/dhcp-config.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
 import { resolve } from 'node:path';
+import { backupDatabase, dbPath, MaintenanceError, restoreDatabase } from './db/backup.js';
 
 const USAGE = `usage: chainboot <command> [arguments] [settings]
 
@@ -61,6 +62,8 @@ commands:
   events [--mac MAC] [--limit N]          recent boot events
   token --rotate                          make a new admin token (the old one stops working)
   dhcp-config --for isc|kea|dnsmasq|windows   options 66/67 for your own DHCP server instead of proxyDHCP
+  backup FILE [--force]                   online copy of the database (safe while serve runs)
+  restore FILE                            replace the database with a backup (serve must be stopped; the old one is kept)
 
 settings (flag, environment, default; a JSON config file with --config FILE):
 ${configHelp()}
@@ -156,18 +159,36 @@ export async function main(argv: string[]): Promise<number> {
   const env = process.env;
   const cfgPath = configFile ?? env.CHAINBOOT_CONFIG;
   if (cfgPath && !existsSync(cfgPath)) throw new ConfigError([`config file ${cfgPath} does not exist`]);
-  const cfg = loadConfig({ argv: settings, env, file: cfgPath ? { path: cfgPath, text: readFileSync(cfgPath, 'utf8') } : undefined });
+  const load = () => loadConfig({ argv: settings, env, file: cfgPath ? { path: cfgPath, text: readFileSync(cfgPath, 'utf8') } : undefined });
+  const cfg = load();
 
   if (command === 'serve') {
     if (args.length) throw new InvalidInputError(`serve takes no arguments (got ${args.join(' ')})`);
     const log = createLogger(cfg.logLevel);
-    const running = await serve(cfg, log);
+    // A reload reads the config file and the environment again; flags stay as given.
+    const running = await serve(cfg, log, { reloadConfig: load });
+    let signals = 0;
     const stop = (sig: string) => {
-      log.info(`${sig}: shutting down`);
-      running.close().then(() => process.exit(0));
+      if (++signals === 1) {
+        log.info(`${sig}: shutting down (running transfers get up to the shutdown deadline; ${sig} again stops at once)`);
+        running.close().then(
+          () => process.exit(signals > 1 ? 1 : 0),
+          (err: unknown) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      } else {
+        log.warn(`${sig} again: stopping now, cutting what still runs`);
+        running.close({ immediate: true }).finally(() => process.exit(1));
+      }
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP: reloading the configuration');
+      running.reload();
+    });
     return -1; // keep running
   }
 
@@ -180,6 +201,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(dhcpConfigText(kind, { serverIp, httpBaseUrl: baseUrl, loaders: d.loaders }));
     return 0;
   }
+
+  if (command === 'backup' || command === 'restore') return maintenance(command, args, cfg);
 
   const { db, store, engine, admin } = openAdmin(cfg);
   try {
@@ -378,6 +401,28 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+
+/** backup FILE [--force] | restore FILE: before openAdmin, which would create and migrate a database. */
+async function maintenance(command: 'backup' | 'restore', args: string[], cfg: Config): Promise<number> {
+  const o = options(args, ['force']);
+  const file = o.pos[0];
+  if (!file || o.pos.length > 1) throw new InvalidInputError(`usage: chainboot ${command} FILE${command === 'backup' ? ' [--force]' : ''}`);
+  const rows = (r: Record<string, number>) => Object.entries(r).map(([t, n]) => `${t} ${n}`).join(', ');
+  try {
+    if (command === 'backup') {
+      const r = await backupDatabase(dbPath(cfg.dataDir), file, { force: o.has('force') });
+      process.stdout.write(`backed up ${dbPath(cfg.dataDir)} to ${r.file}: ${r.bytes} bytes, migration ${r.level.tag}, in ${Math.round(r.ms)} ms\n  ${rows(r.rows)}\n`);
+    } else {
+      const r = await restoreDatabase(cfg.dataDir, file);
+      process.stdout.write(`restored ${dbPath(cfg.dataDir)} from ${r.from} (migration ${r.level.tag}${r.upgraded ? ', upgraded from an older level' : ''})\n  ${rows(r.rows)}\n`);
+      process.stdout.write(r.previous ? `the database it replaced is kept as ${r.previous}\n` : 'there was no database before\n');
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof MaintenanceError) throw new InvalidInputError(err.message);
+    throw err;
+  }
+}
 
 function isMain(): boolean {
   const entry = process.argv[1] ?? '';

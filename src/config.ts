@@ -35,10 +35,16 @@ export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSett
   taskRunTimeout: number;
   /** Mark admin UI cookies Secure even on plain http (behind a TLS-terminating proxy). */
   uiSecureCookies: Switch;
+  /** Seconds running TFTP transfers and HTTP responses get to finish on SIGTERM/SIGINT before they are cut. */
+  shutdownDeadline: number;
+  /** Boot events older than this many days are deleted; 0 = kept however old. */
+  eventRetentionDays: number;
+  /** At most this many (the newest) boot events are kept; 0 = no limit. */
+  eventRetentionCount: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-type Kind = 'string' | 'port' | 'switch' | 'loglevel' | 'seconds';
+type Kind = 'string' | 'port' | 'switch' | 'loglevel' | 'seconds' | 'count';
 
 interface Setting {
   key: keyof Config;
@@ -66,6 +72,9 @@ export const SETTINGS: Setting[] = [
   { key: 'taskCheckinTimeout', kind: 'seconds', def: 3600, help: 'seconds a served task may wait for its environment to check in before it expires' },
   { key: 'taskRunTimeout', kind: 'seconds', def: 86400, help: 'seconds a running task may take before it expires' },
   { key: 'uiSecureCookies', kind: 'switch', def: 'off', help: 'mark admin UI cookies Secure even on plain http (set it behind a TLS-terminating proxy; https requests get Secure anyway)' },
+  { key: 'shutdownDeadline', kind: 'seconds', def: 30, help: 'seconds running TFTP transfers and HTTP downloads get to finish on SIGTERM/SIGINT before they are cut (a second signal cuts at once)' },
+  { key: 'eventRetentionDays', kind: 'count', def: 90, help: 'delete boot events older than this many days (0 = keep them however old)' },
+  { key: 'eventRetentionCount', kind: 'count', def: 1000000, help: 'keep at most this many boot events, the newest (0 = no limit)' },
   { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
   // proxyDHCP's own settings (loaders per architecture, quirks, menu), parsed by dhcp/settings.ts.
   ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
@@ -196,6 +205,11 @@ function coerce(s: Setting, raw: unknown): string | number | { problem: string }
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
       if (!Number.isInteger(n) || n < 1 || n > 365 * 86400) return { problem: `${shown} is not a number of seconds (1–31536000)` };
+      return n;
+    }
+    case 'count': {
+      const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 1e12) return { problem: `${shown} is not a whole number (0 or more)` };
       return n;
     }
     case 'switch': {

@@ -25,6 +25,10 @@ import { parseTftpSettings } from './tftp/settings.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import { appliedConfig, configChanges, trackHttp, type CutResponse } from './lifecycle.js';
+import { createRetention, type RetentionResult } from './db/retention.js';
+import { writePidFile } from './db/backup.js';
 
 export interface Services {
   db: Db;
@@ -36,6 +40,8 @@ export interface Services {
   admin: Admin;
   app: ReturnType<typeof createApp>;
   baseUrl: string;
+  /** A reload (SIGHUP) changes these for the requests that follow. */
+  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void };
 }
 
 export interface BuildOptions {
@@ -76,9 +82,12 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
   const writer = useWorker && eventWorkerAvailable ? startEventWriter(dbFile, onError) : undefined;
   const events = createEventLog({ store, writer, onError, intervalMs: opts.eventIntervalMs });
   const tasks = createTaskStore(db, () => taskSecret(store), opts.now);
-  const boot = createBootService({ store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks });
+  // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
+  const bootDeps = { store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks };
+  const boot = createBootService(bootDeps);
   const admin = createAdmin({ store, engine, tasks });
   let hash = ensureAdminToken(store, cfg, log);
+  let adminToken = cfg.adminToken;
   const app = createApp({
     boot,
     admin,
@@ -88,7 +97,7 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     log,
     assetRoot: cfg.assetRoot,
     loaderRoot: cfg.loaderRoot,
-    tokenSha256: () => (cfg.adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
+    tokenSha256: () => (adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
     engine,
     baseUrl,
     defaultProfile: cfg.defaultProfile || undefined,
@@ -96,7 +105,16 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     now: opts.now,
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
-  return { db, store, events, tasks, engine, boot, admin, app, baseUrl };
+  const live = {
+    setDefaultProfile(name: string) {
+      bootDeps.defaultProfile = name || undefined;
+    },
+    setAdminToken(token: string) {
+      adminToken = token;
+      hash = token ? tokenHash(token) : (store.getSetting('admin_token_sha256') ?? ensureAdminToken(store, { ...cfg, adminToken: '' }, log));
+    },
+  };
+  return { db, store, events, tasks, engine, boot, admin, app, baseUrl, live };
 }
 
 /** The key task tokens are made with: random, made once, kept in the database. */
@@ -109,18 +127,67 @@ export function taskSecret(store: Store): string {
   return secret;
 }
 
-export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Promise<void>; port: number }> {
+export interface ServeOptions {
+  /** Loads the configuration again (the file and the environment; flags stay) for a reload. */
+  reloadConfig?: () => Config;
+}
+
+export interface ShutdownReport {
+  /** HTTP responses still running at the deadline (or at a second signal), cut. */
+  httpCut: CutResponse[];
+  httpFinished: number;
+  /** TFTP transfers aborted at the deadline. */
+  tftpCut: number;
+  ms: number;
+}
+
+export interface ReloadReport {
+  ok: boolean;
+  error?: string;
+  applied: string[];
+  needsRestart: string[];
+  loaderCache?: { droppedFiles: number; droppedBytes: number };
+}
+
+export interface Running {
+  port: number;
+  tftpPort: number | null;
+  /**
+   * Graceful stop: stop accepting (HTTP, proxyDHCP, new TFTP requests), let
+   * running HTTP responses and TFTP transfers finish up to shutdownDeadline,
+   * cut what is left, flush the boot event log, close the database.
+   * `immediate` (a second signal) cuts at once, even during a graceful stop.
+   */
+  close(opts?: { immediate?: boolean }): Promise<ShutdownReport>;
+  /** SIGHUP: applies what can change live; never touches a running transfer or stream. */
+  reload(): ReloadReport;
+  /** One retention pass now (also run by the sweeper). */
+  retention(): Promise<RetentionResult>;
+}
+
+export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): Promise<Running> {
+  let current = cfg;
+  let shuttingDown = false;
   // Bind first: with --http-port 0 the base URL scripts point at needs the
   // port the kernel picked. Requests cannot arrive before the services exist,
   // since the handler is set before the listen callback returns control.
   let handler: typeof s.app.fetch | null = null;
   const server: ServerType = await new Promise((ok, fail) => {
     const srv = serveHttp(
-      { fetch: (req, env) => (handler ? handler(req, env) : new Response('starting\n', { status: 503 })), hostname: cfg.httpHost, port: cfg.httpPort },
+      {
+        fetch: (req, env) => {
+          // A request on a kept-alive connection after the stop began: no new work.
+          if (shuttingDown) return new Response('shutting down\n', { status: 503, headers: { 'retry-after': '10', connection: 'close' } });
+          return handler ? handler(req, env) : new Response('starting\n', { status: 503 });
+        },
+        hostname: cfg.httpHost,
+        port: cfg.httpPort,
+      },
       () => ok(srv),
     );
     srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
   });
+  const http = trackHttp(server as HttpServer);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
   let s: Services;
@@ -130,6 +197,8 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     server.close();
     throw err;
   }
+  // `chainboot restore` refuses while this file names a live serve.
+  const removePidFile = writePidFile(cfg.dataDir);
   // The Node request/response pair travels in env: getConnInfo needs it.
   handler = s.app.fetch;
   for (const l of loaderReport(cfg.loaderRoot)) {
@@ -140,6 +209,8 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
   if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(s.baseUrl)) log.warn(`the base URL ${s.baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);
 
   let tftp: TftpServer | null = null;
+  let tftpPort: number | null = null;
+  let tftpCut = 0;
   if (cfg.tftp === 'on') {
     tftp = createTftpServer({
       root: cfg.loaderRoot,
@@ -147,17 +218,37 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
       ...parseTftpSettings(cfg).value,
       baseUrl: s.baseUrl,
       log: log.child({ svc: 'tftp' }),
-      events: s.events,
+      // Transfers aborted by a shutdown are counted on their way to the event log.
+      events: {
+        record(e, ...more) {
+          if (shuttingDown && (e.detail as { outcome?: string } | null | undefined)?.outcome === 'aborted') tftpCut++;
+          s.events.record(e, ...more);
+        },
+      },
       macForIp: (ip) => s.boot.macForIp(ip),
     });
     try {
-      await tftp.listen(); // logs where it listens, and why when it fell back
+      tftpPort = (await tftp.listen()).port; // logs where it listens, and why when it fell back
     } catch (err) {
       log.error(`TFTP not running: ${(err as Error).message}`);
       tftp = null;
     }
   }
 
+  const dhcpLive = (c: Config) => {
+    const d = parseDhcpSettings(c).value;
+    return {
+      loaders: d.loaders,
+      defaultMode: d.defaultMode,
+      replyDelayMs: d.replyDelayMs,
+      extraVendorClasses: d.extraVendorClasses,
+      macPrefixArch: d.macPrefixArch,
+      junkUuidFallback: d.junkUuidFallback,
+      answerWithoutUuid: d.answerWithoutUuid,
+      menu: d.menu,
+      rateLimit: d.rateLimit,
+    };
+  };
   let dhcp: ProxyDhcpServer | null = null;
   if (cfg.dhcp === 'on') {
     const d = parseDhcpSettings(cfg).value;
@@ -167,18 +258,10 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
       bindAddress: d.bindAddress,
       advertiseIp: d.advertiseIp,
       httpBaseUrl: s.baseUrl,
-      loaders: d.loaders,
-      defaultMode: d.defaultMode,
       hostLookup: (mac) => s.store.hostAndProfile(mac).host,
       log: log.child({ svc: 'dhcp' }),
       events: s.events,
-      replyDelayMs: d.replyDelayMs,
-      extraVendorClasses: d.extraVendorClasses,
-      macPrefixArch: d.macPrefixArch,
-      junkUuidFallback: d.junkUuidFallback,
-      answerWithoutUuid: d.answerWithoutUuid,
-      menu: d.menu,
-      rateLimit: d.rateLimit,
+      ...dhcpLive(cfg),
     });
     try {
       // Throws only when neither 67 nor 4011 binds; a 67 failure alone is logged with its fix.
@@ -189,32 +272,116 @@ export async function serve(cfg: Config, log: Logger): Promise<{ close: () => Pr
     }
   }
 
-  // Tasks served but never checked in (or past their expiry) are marked expired.
-  const limits = { checkinTimeoutMs: cfg.taskCheckinTimeout * 1000, runTimeoutMs: cfg.taskRunTimeout * 1000 };
+  // Tasks served but never checked in (or past their expiry) are marked
+  // expired; boot events past their retention are deleted in small batches.
+  const retention = createRetention(s.db, { stopped: () => shuttingDown });
+  const runRetention = async (): Promise<RetentionResult> => {
+    const r = await retention.run({ maxAgeDays: current.eventRetentionDays, maxCount: current.eventRetentionCount });
+    if (r.byAge + r.byCount > 0) {
+      log.info({ ...r, ms: Math.round(r.ms), maxBatchMs: Math.round(r.maxBatchMs * 10) / 10 }, `boot event retention: deleted ${r.byAge} event(s) older than ${current.eventRetentionDays} days and ${r.byCount} beyond the newest ${current.eventRetentionCount}`);
+    }
+    return r;
+  };
   const sweep = () => {
     try {
+      const limits = { checkinTimeoutMs: current.taskCheckinTimeout * 1000, runTimeoutMs: current.taskRunTimeout * 1000 };
       for (const t of s.tasks.sweep(limits)) log.info({ task: t.id, message: t.message }, `task ${t.id} expired: ${t.message}`);
     } catch (err) {
       log.error({ err }, 'task sweep failed');
     }
+    runRetention().catch((err: unknown) => log.error({ err }, 'boot event retention failed'));
   };
   sweep();
   const sweeper = setInterval(sweep, 30_000);
   sweeper.unref();
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= new Promise<void>((done) => {
+  function reload(): ReloadReport {
+    if (shuttingDown) return { ok: false, error: 'shutting down', applied: [], needsRestart: [] };
+    let next: Config;
+    try {
+      next = opts.reloadConfig ? opts.reloadConfig() : current;
+    } catch (err) {
+      const error = (err as Error).message;
+      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
+      return { ok: false, error, applied: [], needsRestart: [] };
+    }
+    const changes = configChanges(current, next);
+    const applied = appliedConfig(current, next);
+    // Both servers check the new values before changing anything; if the
+    // second refuses, the first is put back: a reload applies whole or not at all.
+    try {
+      dhcp?.reconfigure(dhcpLive(applied));
+      try {
+        if (tftp) tftp.reconfigure(parseTftpSettings(applied).value);
+      } catch (err) {
+        dhcp?.reconfigure(dhcpLive(current));
+        throw err;
+      }
+    } catch (err) {
+      const error = (err as Error).message;
+      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
+      return { ok: false, error, applied: [], needsRestart: [] };
+    }
+    log.level = applied.logLevel;
+    s.live.setDefaultProfile(applied.defaultProfile);
+    if (applied.adminToken !== current.adminToken) s.live.setAdminToken(applied.adminToken);
+    if (applied.defaultProfile && !s.store.getProfile(applied.defaultProfile)) log.warn(`defaultProfile "${applied.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
+    // New and replaced loaders are found from the next request; running transfers keep their file.
+    const loaderCache = tftp?.files.reload({ caseInsensitive: parseTftpSettings(applied).value.caseInsensitive });
+    current = applied;
+    const report: ReloadReport = { ok: true, applied: changes.live, needsRestart: changes.restart, loaderCache };
+    log.info(
+      report,
+      `reloaded the configuration: ${changes.live.length ? `applied ${changes.live.join(', ')}` : 'no live setting changed'}` +
+        (changes.restart.length ? `; ${changes.restart.join(', ')} changed but need(s) a restart (still running with the old value)` : '') +
+        (loaderCache ? `; loader cache dropped (${loaderCache.droppedFiles} file(s))` : ''),
+    );
+    if (!changes.live.length && !changes.restart.length) void runRetention();
+    else if (changes.live.includes('eventRetentionDays') || changes.live.includes('eventRetentionCount')) void runRetention();
+    return report;
+  }
+
+  let closing: Promise<ShutdownReport> | null = null;
+  let cutNow: () => void = () => {};
+  const cutSignal = new Promise<void>((resolve) => (cutNow = resolve));
+
+  function close(closeOpts: { immediate?: boolean } = {}): Promise<ShutdownReport> {
+    if (closeOpts.immediate) cutNow();
+    return (closing ??= (async () => {
+      const t0 = Date.now();
+      shuttingDown = true;
       clearInterval(sweeper);
-      server.close(async () => {
-        await Promise.all([dhcp?.close(), tftp?.close()]);
-        void s.events.close().finally(() => {
-          s.db.$client.close();
-          done();
-        });
-      });
-      // Idle keep-alive connections would hold close() open.
-      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-    }));
-  return { close, port };
+      const deadlineMs = closeOpts.immediate ? 0 : current.shutdownDeadline * 1000;
+      const deadline = t0 + deadlineMs;
+      const httpRunning = http.active;
+      const tftpRunning = tftp?.counters.active ?? 0;
+      if (httpRunning || tftpRunning) log.info({ http: httpRunning, tftp: tftpRunning, deadlineMs }, `stopping: ${httpRunning} HTTP response(s) and ${tftpRunning} TFTP transfer(s) running get ${deadlineMs / 1000} s to finish`);
+      // proxyDHCP stops at once: its clients simply retry. TFTP refuses new
+      // requests from now on and aborts what still runs at the deadline.
+      const [, , httpResult] = await Promise.all([
+        dhcp?.close(),
+        tftp ? Promise.race([tftp.close({ deadlineMs }), cutSignal]) : undefined,
+        http.drain(deadline, cutSignal),
+      ]);
+      // A second signal does not wait for the TFTP deadline: what still runs ends with the process.
+      if (tftp && tftp.counters.active > 0) tftpCut += tftp.counters.active;
+      for (const c of httpResult.cut) log.warn(c, `shutdown deadline: cut ${c.method} ${c.url} to ${c.client} after ${c.runningMs} ms (${c.bytesWritten} bytes sent)`);
+      if (httpResult.cut.length) {
+        // The cut streams record their boot events as their files close: a moment to do so before the last flush.
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const report: ShutdownReport = { httpCut: httpResult.cut, httpFinished: httpResult.finished, tftpCut, ms: Date.now() - t0 };
+      try {
+        await (closeOpts.immediate ? Promise.race([s.events.close(), new Promise((r) => setTimeout(r, 2000))]) : s.events.close());
+      } catch (err) {
+        log.error({ err }, 'flushing the boot event log failed');
+      }
+      await retention.idle();
+      s.db.$client.close();
+      removePidFile();
+      log.info({ ...report, httpCut: report.httpCut.length }, `stopped after ${report.ms} ms: ${report.httpFinished} HTTP response(s) finished, ${report.httpCut.length} cut; ${Math.max(0, tftpRunning - tftpCut)} TFTP transfer(s) finished, ${tftpCut} cut`);
+      return report;
+    })());
+  }
+  return { close, reload, port, tftpPort, retention: runRetention };
 }
