@@ -85,7 +85,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
   counterFrom('chainboot_dhcp_encode_errors_total', 'DHCP replies that could not be encoded', () => dhcp?.()?.encodeErrors);
   new Counter({
     name: 'chainboot_dhcp_replies_total',
-    help: 'proxyDHCP answers: message offer (port 67) or ack (port 4011 / boot server discovery), by firmware architecture family and outcome (loader, http-loader, boot-script, menu)',
+    help: 'proxyDHCP answers: message offer (port 67) or ack (port 4011 / boot server discovery), by architecture family (the loader family: bios, efi64, arm64 …, -http for UEFI HTTP Boot; ipxe for iPXE asking again) and outcome (loader, http-loader, boot-script, menu)',
     labelNames: ['message', 'arch', 'outcome'],
     registers,
     collect() {
