@@ -25,6 +25,7 @@ import { TemplateError } from './render/engine.js';
 import { resolveBaseUrl } from './config.js';
 import { dhcpConfigText, DHCP_SERVER_KINDS, type DhcpServerKind } from './dhcp/dhcp-config.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
+import { doctorCommand } from './doctor/index.js';
 import { resolve } from 'node:path';
 import { backupDatabase, dbPath, MaintenanceError, restoreDatabase } from './db/backup.js';
 
@@ -62,6 +63,7 @@ commands:
   events [--mac MAC] [--limit N]          recent boot events
   token --rotate                          make a new admin token (the old one stops working)
   dhcp-config --for isc|kea|dnsmasq|windows   options 66/67 for your own DHCP server instead of proxyDHCP
+  doctor [--json] [--no-probe] [--listen-seconds N] [--probe-interface IF]   check ports, loaders, address, other DHCP servers, firewall
   backup FILE [--force]                   online copy of the database (safe while serve runs)
   restore FILE                            replace the database with a backup (serve must be stopped; the old one is kept)
 
@@ -203,6 +205,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (command === 'backup' || command === 'restore') return maintenance(command, args, cfg);
+
+  if (command === 'doctor') return doctorCommand(cfg, args);
 
   const { db, store, engine, admin } = openAdmin(cfg);
   try {

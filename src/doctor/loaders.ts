@@ -23,7 +23,7 @@ import type { Check } from './check.js';
  */
 export function binaryVersion(buf: Buffer): string | null {
   const s = buf.toString('latin1');
-  const ipxe = /iPXE\x00+([0-9][\x21-\x7e]{2,80})\x00/.exec(s);
+  const ipxe = /iPXE\x00+([0-9][\x20-\x7e]{2,80})\x00/.exec(s);
   if (ipxe) return `iPXE ${ipxe[1]}`;
   const sys = /\b(PXELINUX|LPXELINUX|SYSLINUX|ISOLINUX|EXTLINUX|MEMDISK) (\d+\.\d+[0-9A-Za-z.+~-]*)((?: lwIP)?(?: \d{8})?)/.exec(s);
   if (sys) return `${sys[1]} ${sys[2]}${sys[3] ?? ''}`;
