@@ -99,24 +99,5 @@ export function createSessionStore(opts: SessionOptions = {}) {
   };
 }
 
-/**
- * Failed sign-ins per client address in a sliding minute: more than `limit`
- * and further tries are refused until the minute has passed. The admin token
- * is long and random, so this is about noise in the logs, not guessing.
- */
-export function createLoginLimiter(limit = 10, windowMs = 60_000, now: () => number = Date.now) {
-  const failures = new Map<string, number[]>();
-  const recent = (ip: string) => (failures.get(ip) ?? []).filter((t) => now() - t < windowMs);
-  return {
-    blocked(ip: string): boolean {
-      return recent(ip).length >= limit;
-    },
-    failed(ip: string): void {
-      if (failures.size > 10_000) failures.clear();
-      failures.set(ip, [...recent(ip), now()]);
-    },
-    succeeded(ip: string): void {
-      failures.delete(ip);
-    },
-  };
-}
+// The sign-in limiter is shared with the API's bearer-token check.
+export { createLoginLimiter } from '../http/limits.js';

@@ -11,6 +11,9 @@ import type { BootService } from '../../boot/service.js';
 import { normalizeMac } from '../../boot/mac.js';
 import { InvalidInputError } from '../../errors.js';
 import type { EventLog } from '../../boot/events.js';
+import { bodyLimit } from 'hono/body-limit';
+import { clientIp } from '../client-ip.js';
+import { createFailureLimiter, type FailureLimiter } from '../limits.js';
 
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -24,10 +27,12 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Request bodies: JSON and templates up to 1 MiB, a host-os.conf import up to 16 MiB (checked before the body is read, see below). */
+export const API_BODY_MAX = 1024 * 1024;
+export const API_IMPORT_BODY_MAX = 16 * 1024 * 1024;
+
 async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.length > 1024 * 1024) throw new InvalidInputError('body is larger than 1 MiB');
-  return parseJson(text);
+  return parseJson(await c.req.text());
 }
 
 /** If-Match: "<version>" → the version; absent → undefined; anything else is a 400. */
@@ -59,7 +64,18 @@ function templatePath(tail: string): { name: string; version?: number; restore?:
   return { name: m[1]!, versions: !!m[2], version: m[3] !== undefined ? Number(m[3]) : undefined, restore: !!m[4] };
 }
 
-export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService; events?: EventLog; tokenSha256: () => string }): Hono {
+export interface ApiDeps {
+  admin: Admin;
+  store: Store;
+  boot: BootService;
+  events?: EventLog;
+  tokenSha256: () => string;
+  /** Failed bearer tokens per client address; default 10 a minute (as the UI's sign-in form). */
+  authLimiter?: FailureLimiter;
+  now?: () => number;
+}
+
+export function apiRoutes(deps: ApiDeps): Hono {
   const { admin, store, boot } = deps;
   // Reads of events and last-seen times first write what is still batched in memory.
   const fresh = async () => {
@@ -67,15 +83,39 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
   };
   const app = new Hono();
 
+  const limiter = deps.authLimiter ?? createFailureLimiter({ limit: 10, windowMs: 60_000, now: deps.now });
   app.use('*', async (c, next) => {
+    const client = clientIp(c) ?? 'local';
+    // While an address is over its failures every request from it is refused,
+    // the right token too: otherwise a 200 among the 429s would still tell a
+    // guesser when it has guessed right.
+    if (limiter.blocked(client)) {
+      const wait = limiter.retryAfter(client);
+      return c.json({ error: `too many wrong admin tokens from this address: try again in ${wait} s` }, 429, { 'Retry-After': String(wait) });
+    }
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const expected = Buffer.from(deps.tokenSha256(), 'hex');
     const given = m ? Buffer.from(tokenHash(m[1]!), 'hex') : Buffer.alloc(expected.length);
     if (!m || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      // A request without credentials is not a guess; a wrong token (or a mangled header) is.
+      if (header !== '') limiter.failed(client);
       return c.json({ error: 'authentication required: send "Authorization: Bearer <admin token>"' }, 401, { 'WWW-Authenticate': 'Bearer realm="chainboot"' });
     }
+    // No reset on success: failures age out of the window on their own, so an
+    // authenticated client on the same address cannot clear a guesser's count.
     await next();
+  });
+
+  // Bodies are limited after authentication (no one unauthenticated gets a
+  // byte buffered) and before any handler reads them: a Content-Length over
+  // the limit is refused without reading, a chunked body as soon as it passes it.
+  app.use('*', async (c, next) => {
+    const max = c.req.method === 'POST' && /\/import$/.test(c.req.path) ? API_IMPORT_BODY_MAX : API_BODY_MAX;
+    return bodyLimit({
+      maxSize: max,
+      onError: (c) => c.json({ error: `request body too large: this endpoint takes at most ${max / (1024 * 1024)} MiB` }, 413),
+    })(c, next);
   });
 
   // ---- hosts --------------------------------------------------------------
@@ -208,9 +248,7 @@ export function apiRoutes(deps: { admin: Admin; store: Store; boot: BootService;
 
   // ---- import host-os.conf --------------------------------------------------
   app.post('/import', async (c) => {
-    const text = await c.req.text();
-    if (text.length > 16 * 1024 * 1024) throw new InvalidInputError('body is larger than 16 MiB');
-    const r = admin.importHostOs(text);
+    const r = admin.importHostOs(await c.req.text());
     if (!r.ok) return c.json({ error: `import refused: ${r.problems.length} line(s) could not be taken, nothing was imported`, problems: r.problems }, 400);
     return c.json({ added: r.added, updated: r.updated });
   });
