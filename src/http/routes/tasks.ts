@@ -18,8 +18,11 @@ import { isFinal } from '../../tasks/machine.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { clientIp } from '../client-ip.js';
 import { hasControl } from '../../validate.js';
+import { bodyLimit } from 'hono/body-limit';
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
+/** A callback body is at most a progress message (8 KiB of it is read): anything much larger is refused unread. */
+export const CALLBACK_BODY_MAX = 64 * 1024;
 const WHAT = ['running', 'progress', 'done', 'failed'] as const;
 
 async function messageOf(c: Context): Promise<string> {
@@ -35,7 +38,8 @@ async function messageOf(c: Context): Promise<string> {
 
 export function taskCallbackRoutes(deps: { tasks: TaskStore; events?: EventLog }): Hono {
   const app = new Hono();
-  app.on(['GET', 'POST'], '/tasks/:id/:what', async (c) => {
+  const limit = bodyLimit({ maxSize: CALLBACK_BODY_MAX, onError: (c) => c.body(`request body too large: a task callback takes at most ${CALLBACK_BODY_MAX / 1024} KiB\n`, 413, TEXT) });
+  app.on(['GET', 'POST'], '/tasks/:id/:what', limit, async (c) => {
     const what = c.req.param('what') as (typeof WHAT)[number];
     const idText = c.req.param('id');
     if (!WHAT.includes(what) || !/^\d{1,12}$/.test(idText)) return c.body('not found\n', 404, TEXT);
