@@ -193,7 +193,7 @@ function isFile(p: string): boolean {
   }
 }
 
-function fileFacts(path: string, dpkg: DpkgVersion, systemCopies: string[]): FileFacts | undefined {
+function fileFacts(path: string, dpkg: DpkgVersion, systemCopies: string[], rootVersions: Map<string, string> | null): FileFacts | undefined {
   let real: string;
   let buf: Buffer;
   try {
@@ -219,8 +219,37 @@ function fileFacts(path: string, dpkg: DpkgVersion, systemCopies: string[]): Fil
       }
     }
   }
-  const pv = pkg ? dpkg(pkg) : null;
+  let pv = pkg ? dpkg(pkg) : null;
+  // An image built without the packages (Dockerfile) records their versions beside the copies.
+  if (!pv && rootVersions) {
+    pkg ??= packageOfName(basename(path));
+    pv = pkg ? (rootVersions.get(pkg) ?? null) : null;
+  }
   return { path: real, size: buf.length, sha256, version, package: pkg && pv ? { name: pkg, version: pv } : null };
+}
+
+/** The Debian package a loader name comes from, by where boot/loaders.ts looks for it. */
+function packageOfName(name: string): string | null {
+  const dir = LOADERS[name]?.systemDirs[0];
+  return dir ? debianPackageFor(join(dir, name)) : null;
+}
+
+/** `dpkg-query -W` output ("name<TAB>version" lines), as the Dockerfile saves it to <loader root>/VERSIONS. */
+export function parseVersionsFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9]+)?\s+(\S+)\s*$/.exec(line);
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+function readVersionsFile(root: string): Map<string, string> | null {
+  try {
+    return parseVersionsFile(readFileSync(join(root, 'VERSIONS'), 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 export interface GatherLoaderOptions {
@@ -264,7 +293,7 @@ export function gatherLoader(name: string, keys: string[], root: string, o: Gath
   // The same directories findLoader (HTTP /loaders) falls back to.
   if (!tftpPath) systemPath = systemCopies.find(isFile) ?? null;
   const chosen = tftpPath ?? (inRoot === 'symlink' && link && !link.dangling ? rootPath : null) ?? systemPath;
-  const file = chosen ? fileFacts(chosen, dpkg, systemCopies) : undefined;
+  const file = chosen ? fileFacts(chosen, dpkg, systemCopies, tftpPath ? readVersionsFile(root) : null) : undefined;
   if (systemLink && systemPath && systemLink.path !== systemPath) systemLink = undefined;
   return { name, keys, root, inRoot, link, tftpPath, systemPath, systemLink, file, provider };
 }

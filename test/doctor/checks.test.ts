@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { exitCode, makeReport, renderJson, renderText, type Check } from '../../src/doctor/check.js';
 import { checkPort, checkPrivileges, hasCapNetBindService, isChainboot, type PortCheckInput, type Privileges } from '../../src/doctor/ports.js';
 import { checkAddress, parseIpAddrJson, type InterfaceFacts } from '../../src/doctor/address.js';
-import { binaryVersion, checkLoader, checkLoaderRoot, debianPackageFor, gatherLoader, loadersToCheck, roleOf } from '../../src/doctor/loaders.js';
+import { binaryVersion, checkLoader, checkLoaderRoot, debianPackageFor, gatherLoader, loadersToCheck, parseVersionsFile, roleOf } from '../../src/doctor/loaders.js';
 import { checkFirewall, openCommands, parseFirewalld, parseIptables, parseNft, parseUfw, relayAdvice, isOpen } from '../../src/doctor/firewall.js';
 import { buildDiscover, checkProbe, groupOffers, readOffer, type Offer, type ProbeResult } from '../../src/doctor/probe.js';
 import { parseDoctorArgs } from '../../src/doctor/index.js';
@@ -207,6 +207,22 @@ describe('loaders', () => {
     expect(c.detail).toContain(`sha256 ${f.file!.sha256}`);
     // With TFTP off, proxyDHCP still hands it to firmware: warn.
     expect(checkLoader(f, { tftpOn: false, dhcpOn: true }).status).toBe('warn');
+  });
+
+  it('a copy in the root takes its package version from <root>/VERSIONS (dpkg-query -W output, as the Dockerfile saves it)', () => {
+    expect(parseVersionsFile('ipxe\t1.21.1+git-20220113.fbbdc3926-0ubuntu1\npxelinux\t3:6.04~git20190206.bf6db5b4+dfsg1-3\nsyslinux-common:all 3:6.04\n\n')).toEqual(
+      new Map([
+        ['ipxe', '1.21.1+git-20220113.fbbdc3926-0ubuntu1'],
+        ['pxelinux', '3:6.04~git20190206.bf6db5b4+dfsg1-3'],
+        ['syslinux-common', '3:6.04'],
+      ]),
+    );
+    const { root } = lab();
+    writeFileSync(join(root, 'undionly.kpxe'), Buffer.from([0x5d, 0, 0, 0x80, 0]));
+    writeFileSync(join(root, 'VERSIONS'), 'ipxe\t1.21.1+git-20220113.fbbdc3926-0ubuntu1\n');
+    const f = gatherLoader('undionly.kpxe', ['bios'], root, { systemDirs: false, dpkg });
+    expect(f.file).toMatchObject({ version: null, package: { name: 'ipxe', version: '1.21.1+git-20220113.fbbdc3926-0ubuntu1' } });
+    expect(checkLoader(f, ctx).detail).toContain('no version string in the binary (compressed image), Debian package ipxe 1.21.1+git-20220113.fbbdc3926-0ubuntu1');
   });
 
   it('a symlink out of the root (the Debian /boot/ipxe.efi one): TFTP refuses it, fail with the copy fix', () => {
