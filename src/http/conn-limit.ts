@@ -15,6 +15,7 @@
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ServerType } from '@hono/node-server';
 import { clientKey } from './limits.js';
 
 export interface ConnLimitOptions {
@@ -46,7 +47,9 @@ export interface ConnLimiter {
 /** Refused sockets still answering (each briefly holds an fd): past this, excess ones are dropped without an answer. */
 const MAX_ANSWERING = 256;
 
-export function limitConnections(server: Server, opts: ConnLimitOptions): ConnLimiter {
+/** Takes the server serve() returned (an HTTP/1.1 node:http server: ServerType for the wiring's convenience). */
+export function limitConnections(httpServer: Server | ServerType, opts: ConnLimitOptions): ConnLimiter {
+  const server = httpServer as Server;
   if (opts.headersTimeoutMs > 0) server.headersTimeout = opts.headersTimeoutMs;
   server.requestTimeout = opts.requestTimeoutMs;
   server.timeout = opts.idleTimeoutMs;
