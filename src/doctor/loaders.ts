@@ -1,9 +1,10 @@
 /**
  * Are the loaders there, which builds are they, and can firmware fetch them?
- * The firmware's first fetch is over TFTP, and the TFTP server serves only the
- * loader root (a symlink resolving outside it is refused); HTTP /loaders/<name>
- * also finds Debian's system copies (boot/loaders.ts). So a loader found only
- * in /usr/lib/ipxe works for iPXE's HTTP fetches but not for a PXE ROM.
+ * The firmware's first fetch is over TFTP. TFTP and HTTP /loaders/<name> both
+ * serve the loader root (a symlink resolving outside it is refused) and, for a
+ * known loader name missing there, Debian's system copy (boot/loaders.ts). A
+ * loader found only in /usr/lib/ipxe works, but depends on the package staying
+ * installed: worth a copy in the root for images and containers.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -135,10 +136,7 @@ export function checkLoader(f: LoaderFacts, ctx: LoaderContext): Check {
   if (f.systemPath && f.file) {
     const lines = [describeFile(f.file), `found at ${f.systemPath}, outside the loader root ${f.root}`];
     if (f.systemLink) lines.push(debianLinkNote(f.systemLink));
-    if (firmwareLoader && ctx.tftpOn) {
-      lines.push('HTTP /loaders serves it, but TFTP serves only the loader root: PXE firmware cannot fetch it');
-      return { ...base, status: bad, detail: lines.join('\n'), fix: copyFix(f.systemPath) };
-    }
+    lines.push(`TFTP and HTTP serve it from there${firmwareLoader ? ' (PXE firmware fetches it over TFTP)' : ''}`);
     if (f.systemLink) return { ...base, status: 'warn', detail: lines.join('\n'), fix: `copy it into the loader root so it survives image builds: ${copyFix(f.systemPath)}` };
     return { ...base, status: 'ok', detail: lines.join('\n') };
   }

@@ -9,6 +9,7 @@ import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { ERR, toNetascii, type Mode } from './packet.js';
 import type { Source } from './transfer.js';
+import { findLoader } from '../boot/loaders.js';
 
 export type NameCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
 
@@ -59,6 +60,13 @@ export interface LoaderFilesOptions {
   caseInsensitive?: boolean;
   /** Base URL for the generated autoexec.ipxe; without it autoexec.ipxe is looked up like any file. */
   baseUrl?: string;
+  /**
+   * A known loader (undionly.kpxe, ipxe.efi, lpxelinux.0, *.c32 …) missing from
+   * the root is served from where Debian's packages install it, as the HTTP
+   * /loaders/ route and serve's start-up report do (default on). Only those
+   * exact names, and only from those fixed system folders.
+   */
+  systemLoaders?: boolean;
   /** Total bytes kept in memory (default 64 MiB). */
   cacheMaxBytes?: number;
   /** Files larger than this are read from disk block by block instead (default 16 MiB). */
@@ -195,6 +203,20 @@ export function createLoaderFiles(opts: LoaderFilesOptions) {
         }
       }
     }
+    // A packaged loader outside the root: trusted because both its name and
+    // its folder are fixed (Debian's ipxe.efi is a link into /boot, followed).
+    let packaged = false;
+    if (real === null && opts.systemLoaders !== false && segs.length === 1) {
+      const found = findLoader(segs[0]!, root);
+      if (found) {
+        try {
+          real = realpathSync.native(found);
+          packaged = true;
+        } catch {
+          real = null;
+        }
+      }
+    }
     if (real === null) {
       if (autoexec && segs.length === 1 && segs[0]!.toLowerCase() === AUTOEXEC_NAME) {
         return { ok: true, source: bufferSource(mode === 'netascii' ? toNetascii(autoexec) : autoexec), path: '(generated)', close() {}, cached: true };
@@ -202,7 +224,7 @@ export function createLoaderFiles(opts: LoaderFilesOptions) {
       return notFound('no such file');
     }
     // A symlink may point anywhere; only what resolves inside the root is served.
-    if (!real.startsWith(root + sep)) return denied('resolves outside the TFTP root');
+    if (!packaged && !real.startsWith(root + sep)) return denied('resolves outside the TFTP root');
 
     let st;
     try {

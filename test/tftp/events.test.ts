@@ -44,7 +44,7 @@ it('every transfer and refusal is a boot event with client, file, options, bytes
     await c.send(encodeAck(d1.packet.block), oack.from.port);
     const d2 = await c.nextOf('data');
     await c.send(encodeAck(d2.packet.block), oack.from.port);
-    await c.send(encodeRequest('rrq', 'pxelinux.0', 'octet'), port);
+    await c.send(encodeRequest('rrq', 'missing.0', 'octet'), port);
     expect((await c.nextOf('error')).packet.code).toBe(1);
     await allEnded;
     await events.flush();
@@ -55,7 +55,7 @@ it('every transfer and refusal is a boot event with client, file, options, bytes
     expect(sent).toMatchObject({ kind: 'tftp', status: 200, clientIp: '127.0.0.1', mac: 'aa-bb-cc-dd-ee-ff', result: 'sent 2000 bytes' });
     expect(sent.detail!).toMatchObject({ clientPort: c.port, options: { tsize: '0', blksize: '1468' }, accepted: { tsize: '2000', blksize: '1468' }, bytes: 2000, outcome: 'complete' });
     expect(typeof sent.detail!.durationMs).toBe('number');
-    const missing = list.find((e) => e.request === 'pxelinux.0')!;
+    const missing = list.find((e) => e.request === 'missing.0')!;
     expect(missing).toMatchObject({ status: 404, result: 'not found' });
     expect(missing.detail!).toMatchObject({ outcome: 'not-found', tftpError: 1 });
   } finally {

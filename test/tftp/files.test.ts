@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoexecScript, checkName, createLoaderFiles, type OpenResult } from '../../src/tftp/files.js';
@@ -77,6 +77,22 @@ describe('createLoaderFiles', () => {
     expect(await read(f, 'escape.txt')).toMatchObject({ ok: false, code: 2, reason: 'resolves outside the TFTP root' });
     expect(await read(f, 'escape-dir/secret.txt')).toMatchObject({ ok: false, code: 2 });
     expect(await read(f, 'boot/x86')).toMatchObject({ ok: false, code: 1, reason: 'not a regular file' });
+  });
+
+  it('a packaged loader missing from the root comes from where Debian installs it; nothing else does', async () => {
+    const system = '/usr/lib/ipxe/snponly.efi';
+    if (!existsSync(system)) throw new Error(`${system} is missing: install Debian's ipxe package (scripts/install-e2e-test-deps.sh)`);
+    const f = files();
+    expectBytes(await read(f, '/snponly.efi'), readFileSync(system));
+    // ipxe.efi is a link to /boot/ipxe.efi in Debian's package: followed, since name and folder are fixed.
+    expectBytes(await read(f, 'ipxe.efi'), readFileSync(realpathSync('/usr/lib/ipxe/ipxe.efi')));
+    expectBytes(await read(f, 'ldlinux.c32'), readFileSync('/usr/lib/syslinux/modules/bios/ldlinux.c32'));
+    // Only bare known names: no folders, no other files of those folders.
+    expect(await read(f, 'x/snponly.efi')).toMatchObject({ ok: false, code: 1 });
+    expect(await read(f, 'ipxe.iso')).toMatchObject({ ok: false, code: 1 });
+    // The root still wins, and the fallback can be turned off.
+    expectBytes(await read(f, 'undionly.kpxe'), bytes(70_000, 1));
+    expect(await read(createLoaderFiles({ root, systemLoaders: false }), 'snponly.efi')).toMatchObject({ ok: false, code: 1 });
   });
 
   it('a symlink inside the root is followed', async () => {
