@@ -97,8 +97,13 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
     if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
   });
-  // Imports may be large; nothing else comes near this.
-  app.use('*', bodyLimit({ maxSize: 17 * 1024 * 1024, onError: (c) => c.text('request body too large\n', 413) }));
+  // Before sign-in only the sign-in form can be posted: a small limit, so a
+  // stranger cannot make the server buffer megabytes. Signed in, imports may
+  // be large; nothing else comes near that.
+  const tooLarge = (limit: string) => (c: Context) => c.text(`request body too large (limit ${limit})\n`, 413);
+  const smallBody = bodyLimit({ maxSize: 64 * 1024, onError: tooLarge('64 KiB before sign-in') });
+  const largeBody = bodyLimit({ maxSize: 17 * 1024 * 1024, onError: tooLarge('17 MiB') });
+  app.use('*', (c, next) => (ui.sessions.get(getCookie(c, SESSION_COOKIE), deps.tokenSha256()) ? largeBody : smallBody)(c, next));
 
   // ---- static files (no session needed) -------------------------------------
   app.get('/static/:file', (c) => {

@@ -94,6 +94,25 @@ describe('sign-in and sessions', () => {
     expect((await rotated.c.request('/ui/hosts')).status).toBe(303);
   });
 
+  it('takes only small bodies before sign-in, and large imports after', async () => {
+    const s = uiStack();
+    const stranger = new UiClient(s.web);
+    await stranger.get('/ui/login');
+    const big = await stranger.post('/ui/login', { token: 'x'.repeat(200 * 1024) });
+    expect(big.status).toBe(413);
+    expect(await big.text()).toContain('64 KiB before sign-in');
+
+    const c = new UiClient(s.web);
+    expect((await c.signIn()).status).toBe(303);
+    await c.get('/ui/hosts/import');
+    // 2 MB of comments and one host: over the sign-in limit, well under the import one.
+    s.admin.addProfile(linux);
+    const text = '# ' + 'x'.repeat(2 * 1024 * 1024) + '\n52:54:00:00:00:31, rocky-9, big01\n';
+    const res = await c.post('/ui/hosts/import', { text, mode: 'import' });
+    expect(res.status).toBeLessThan(400);
+    expect(s.store.getHost('52:54:00:00:00:31')?.hostname).toBe('big01');
+  });
+
   it('slows down repeated failed sign-ins', async () => {
     const s = uiStack();
     const c = new UiClient(s.web);
