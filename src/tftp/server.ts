@@ -48,6 +48,8 @@ export interface TftpServerOptions {
   caseInsensitive?: boolean;
   /** Concurrent transfers; a request over it gets an error (default 1000). */
   maxSessions?: number;
+  /** Concurrent transfers from one client address (default 32): one host cannot take every session by asking from many ports. */
+  maxSessionsPerClient?: number;
   /** Retransmissions of one packet/window before a transfer is given up (default 5). */
   retries?: number;
   /** Retransmission timeout when the client asks for none (default 1000 ms). */
@@ -144,13 +146,15 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const host = opts.host ?? '0.0.0.0';
   const family: SocketType = isIPv6(host) ? 'udp6' : 'udp4';
   // Limits and quirks a reload (SIGHUP) may change: see reconfigure().
-  let { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits, noOptionsQuirk } = checkLimits(opts);
+  let { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, maxSessionsPerClient, limits, noOptionsQuirk } = checkLimits(opts);
 
   const files = opts.files ?? createLoaderFiles({ root: opts.root, caseInsensitive: opts.caseInsensitive, baseUrl: opts.baseUrl, cacheMaxBytes: opts.cacheMaxBytes, cacheMaxFileBytes: opts.cacheMaxFileBytes });
   const newSocket = opts.createSocket ?? ((type: SocketType) => createDgramSocket({ type, lookup: literalLookup as never }));
 
   const counters: TftpCounters = { transfers: 0, completed: 0, failed: 0, bytes: 0, errors: 0, retransmits: 0, malformed: 0, wrongTid: 0, busy: 0, stray: 0, active: 0 };
   const sessions = new Map<string, Session>();
+  /** Running transfers per client address. */
+  const perClient = new Map<string, number>();
   const oackRefused = new Map<string, number>();
   let main: Socket | null = null;
   let closing: Promise<void> | null = null;
@@ -248,6 +252,13 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       record(base, `refused: ${maxSessions} transfers running`, STATUS.busy, { outcome: 'busy', mode: p.mode, options: requested });
       return;
     }
+    const fromClient = perClient.get(rinfo.address) ?? 0;
+    if (fromClient >= maxSessionsPerClient) {
+      counters.busy++;
+      sendError(null, rinfo, ERR.UNDEFINED, `Too many transfers from ${rinfo.address} (${maxSessionsPerClient} running), try again`);
+      record(base, `refused: ${maxSessionsPerClient} transfers running from this client`, STATUS.busy, { outcome: 'busy-client', mode: p.mode, options: requested });
+      return;
+    }
     const s: Session = {
       key,
       client: rinfo,
@@ -265,6 +276,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     };
     // In the map before the file lookup, so a duplicate request arriving meanwhile is recognised.
     sessions.set(key, s);
+    perClient.set(rinfo.address, fromClient + 1);
     counters.active = sessions.size;
     files.open(p.filename, p.mode).then(
       (r) => {
@@ -495,7 +507,12 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         // already closed after a socket error
       }
     }
-    if (sessions.get(s.key) === s) sessions.delete(s.key);
+    if (sessions.get(s.key) === s) {
+      sessions.delete(s.key);
+      const n = (perClient.get(s.client.address) ?? 1) - 1;
+      if (n > 0) perClient.set(s.client.address, n);
+      else perClient.delete(s.client.address);
+    }
     counters.active = sessions.size;
     const all = Object.assign(s.detail, detail);
     record(s, result, status, all);
@@ -598,7 +615,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     close,
     /** New limits and quirks for transfers that start from now on; running ones keep what they negotiated. */
     reconfigure(next: TftpLiveSettings): void {
-      ({ blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits, noOptionsQuirk } = checkLimits(next));
+      ({ blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, maxSessionsPerClient, limits, noOptionsQuirk } = checkLimits(next));
     },
     get counters() {
       return { ...counters };
@@ -610,7 +627,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 function noop(): void {}
 
 /** The settings that may change while the server runs (everything but ports, addresses, root and single-port mode). */
-export type TftpLiveSettings = Pick<TftpServerOptions, 'blksizeMax' | 'blksizeBySubnet' | 'windowsizeMax' | 'noOptions' | 'maxSessions' | 'retries' | 'timeoutMs'>;
+export type TftpLiveSettings = Pick<TftpServerOptions, 'blksizeMax' | 'blksizeBySubnet' | 'windowsizeMax' | 'noOptions' | 'maxSessions' | 'maxSessionsPerClient' | 'retries' | 'timeoutMs'>;
 
 function checkLimits(opts: TftpLiveSettings) {
   const blksizeMax = opts.blksizeMax ?? DEFAULT_BLKSIZE_MAX;
@@ -618,14 +635,16 @@ function checkLimits(opts: TftpLiveSettings) {
   const retries = opts.retries ?? 5;
   const timeoutMs = opts.timeoutMs ?? 1000;
   const maxSessions = opts.maxSessions ?? 1000;
+  const maxSessionsPerClient = opts.maxSessionsPerClient ?? 32;
   const problems: string[] = [];
   if (!Number.isInteger(blksizeMax) || blksizeMax < MIN_BLKSIZE || blksizeMax > MAX_BLKSIZE) problems.push(`blksizeMax ${blksizeMax} is not ${MIN_BLKSIZE}–${MAX_BLKSIZE}`);
   if (!Number.isInteger(windowsizeMax) || windowsizeMax < 1 || windowsizeMax > 32768) problems.push(`windowsizeMax ${windowsizeMax} is not 1–32768`);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) problems.push(`retries ${retries} is not 0–100`);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 255_000) problems.push(`timeoutMs ${timeoutMs} is not 10–255000`);
   if (!Number.isInteger(maxSessions) || maxSessions < 1) problems.push(`maxSessions ${maxSessions} must be a positive integer`);
+  if (!Number.isInteger(maxSessionsPerClient) || maxSessionsPerClient < 1) problems.push(`maxSessionsPerClient ${maxSessionsPerClient} must be a positive integer`);
   const subnets = parseSubnetLimits(opts.blksizeBySubnet ?? []);
   if (!subnets.ok) problems.push(...subnets.problems);
   if (problems.length || !subnets.ok) throw new Error(`TFTP server: ${problems.join('; ')}`);
-  return { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, limits: subnets.limits, noOptionsQuirk: opts.noOptions === true };
+  return { blksizeMax, windowsizeMax, retries, timeoutMs, maxSessions, maxSessionsPerClient, limits: subnets.limits, noOptionsQuirk: opts.noOptions === true };
 }

@@ -18,6 +18,7 @@ export const TFTP_SETTINGS = [
   { key: 'tftpSinglePort', kind: 'switch', def: 'off', help: 'quirk: run transfers on the TFTP port itself instead of a port per transfer (clients behind NAT/strict firewalls)' },
   { key: 'tftpCaseInsensitive', kind: 'switch', def: 'off', help: 'serve a file whose name differs only in case when the exact name is missing' },
   { key: 'tftpMaxSessions', kind: 'string', def: '1000', help: 'concurrent TFTP transfers; requests over it get an error' },
+  { key: 'tftpMaxSessionsPerClient', kind: 'string', def: '32', help: 'concurrent TFTP transfers from one client address; raise it when many clients share one address (NAT with tftpSinglePort)' },
   { key: 'tftpRetries', kind: 'string', def: '5', help: 'TFTP retransmissions of a packet before a transfer is given up' },
   { key: 'tftpTimeoutMs', kind: 'string', def: '1000', help: 'TFTP retransmission timeout in ms when the client asks for none' },
 ] as const;
@@ -35,6 +36,7 @@ export interface ParsedTftpSettings {
   singlePort: boolean;
   caseInsensitive: boolean;
   maxSessions: number;
+  maxSessionsPerClient: number;
   retries: number;
   timeoutMs: number;
 }
@@ -81,6 +83,7 @@ export function parseTftpSettings(v: Partial<Record<TftpSettingKey, string | num
       singlePort: sw('tftpSinglePort'),
       caseInsensitive: sw('tftpCaseInsensitive'),
       maxSessions: int('tftpMaxSessions', 1, 1_000_000),
+      maxSessionsPerClient: int('tftpMaxSessionsPerClient', 1, 1_000_000),
       retries: int('tftpRetries', 0, 100),
       timeoutMs: int('tftpTimeoutMs', 10, 255_000),
     },

@@ -315,6 +315,31 @@ describe('refusals and errors', () => {
   });
 });
 
+describe('per-client limit', () => {
+  it('one address cannot take every session by asking from many ports; others still get theirs', async () => {
+    const { server, port, sink } = await startServer({ root, maxSessionsPerClient: 2, timeoutMs: 60_000 });
+    const mine = await Promise.all([RawClient.open(), RawClient.open(), RawClient.open()]);
+    try {
+      const a = await rrq(mine[0]!, port, 'undionly.kpxe');
+      const b = await rrq(mine[1]!, port, 'undionly.kpxe');
+      const refused = await rrq(mine[2]!, port, 'small.bin');
+      expect(refused.packet).toMatchObject({ op: 'error', code: 0 });
+      if (refused.packet.op === 'error') expect(refused.packet.message).toMatch(/Too many transfers from 127\.0\.0\.1/);
+      expect((await sink.waitFor((e) => e.request === 'small.bin')).detail).toMatchObject({ outcome: 'busy-client' });
+      for (const [c, first] of [[mine[0]!, a], [mine[1]!, b]] as const) expect((await download(c, first)).data.equals(LOADER)).toBe(true);
+      // Both ended: the address has room again.
+      const done = (e: { request: string; status: number | null }) => e.request === 'undionly.kpxe' && e.status === 200;
+      await sink.waitFor(() => sink.events.filter(done).length >= 2, 'both transfers ended');
+      const again = await rrq(mine[2]!, port, 'small.bin');
+      expect(again.packet).toMatchObject({ op: 'data', block: 1 });
+      await download(mine[2]!, again);
+    } finally {
+      for (const c of mine) c.close();
+      await server.close();
+    }
+  });
+});
+
 describe('retransmission', () => {
   it("duplicate ACKs never cause duplicate DATA (Sorcerer's Apprentice)", async () => {
     const { server, port, sink } = await startServer({ root, timeoutMs: 60_000 });

@@ -14,6 +14,7 @@ describe('parseTftpSettings', () => {
         singlePort: false,
         caseInsensitive: false,
         maxSessions: 1000,
+        maxSessionsPerClient: 32,
         retries: 5,
         timeoutMs: 1000,
       },
@@ -32,6 +33,7 @@ describe('parseTftpSettings', () => {
       tftpSinglePort: 'yes',
       tftpCaseInsensitive: 'true',
       tftpMaxSessions: '64',
+      tftpMaxSessionsPerClient: '8',
       tftpRetries: '3',
       tftpTimeoutMs: 500,
     });
@@ -46,6 +48,7 @@ describe('parseTftpSettings', () => {
       singlePort: true,
       caseInsensitive: true,
       maxSessions: 64,
+      maxSessionsPerClient: 8,
       retries: 3,
       timeoutMs: 500,
     });
