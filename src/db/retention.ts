@@ -9,6 +9,7 @@
  * primary key instead of counting a million rows; should a gap exist below
  * max(id), fewer than M are kept, never more.
  */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Db } from './client.js';
 
 export interface RetentionPolicy {
@@ -32,8 +33,8 @@ export interface RetentionOptions {
   /** Rows per DELETE (default 2000). */
   batchSize?: number;
   now?: () => number;
-  /** Between batches (default: setImmediate, so pending I/O and requests run first). */
-  pause?: () => Promise<void>;
+  /** Between batches, given the last batch's duration (default: setImmediate, so pending I/O and requests run first). */
+  pause?: (lastBatchMs: number) => Promise<void>;
   /** Checked between batches: a pass stops early when it turns true (shutdown). */
   stopped?: () => boolean;
 }
@@ -54,11 +55,13 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
   async function pass(policy: RetentionPolicy): Promise<RetentionResult> {
     const t0 = performance.now();
     const r: RetentionResult = { byAge: 0, byCount: 0, batches: 0, ms: 0, maxBatchMs: 0 };
+    let last = 0;
     const batch = (stmt: typeof deleteOlder, arg: number): number => {
       const b0 = performance.now();
       const n = stmt.run(arg, batchSize).changes;
       r.batches++;
-      r.maxBatchMs = Math.max(r.maxBatchMs, performance.now() - b0);
+      last = performance.now() - b0;
+      r.maxBatchMs = Math.max(r.maxBatchMs, last);
       return n;
     };
     if (policy.maxAgeDays > 0) {
@@ -68,7 +71,7 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
         const n = batch(deleteOlder, cutoff);
         r.byAge += n;
         if (n < batchSize) break;
-        await pause();
+        await pause(last);
       }
     }
     if (policy.maxCount > 0) {
@@ -79,7 +82,7 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
           const n = batch(deleteUpTo, upTo);
           r.byCount += n;
           if (n < batchSize) break;
-          await pause();
+          await pause(last);
         }
       }
     }
@@ -100,4 +103,101 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
       return running;
     },
   };
+}
+
+// ---- in a worker thread (serve) ------------------------------------------
+
+/**
+ * Like the event writer, the worker loads this module's own file, which from
+ * TypeScript sources (tsx, vitest) is .ts: then serve runs passes in-thread.
+ */
+export const retentionWorkerAvailable = import.meta.url.endsWith('.js');
+
+export interface RetentionRunner {
+  run(policy: RetentionPolicy): Promise<RetentionResult>;
+  /** Stops after the batch running now and closes the worker's connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Retention in a worker thread with its own connection: the DELETEs, and the
+ * WAL checkpoints their commits trigger (the 50–120 ms outliers when measured
+ * in-thread), never run on the event loop that renders boot scripts. Between
+ * batches the worker rests at least as long as the batch took, so the event
+ * writer and the main thread's writes find the write lock free at least half
+ * the time.
+ */
+export function startRetentionWorker(dbFile: string, opts: { batchSize?: number } = {}): RetentionRunner {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { retentionDbFile: dbFile, batchSize: opts.batchSize ?? 500 } });
+  worker.unref();
+  let nextId = 1;
+  const waiting = new Map<number, { ok: (r: RetentionResult) => void; fail: (e: Error) => void }>();
+  let closed: Promise<void> | null = null;
+  let dead: Error | null = null;
+  const failAll = (err: Error) => {
+    dead = err;
+    for (const w of waiting.values()) w.fail(err);
+    waiting.clear();
+  };
+  worker.on('message', (m: { id: number; result?: RetentionResult; error?: string }) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.fail(new Error(m.error));
+    else w?.ok(m.result!);
+  });
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new Error(`retention worker exited with code ${code}`)));
+  const call = (msg: Record<string, unknown>) =>
+    new Promise<RetentionResult>((ok, fail) => {
+      if (dead) return fail(dead);
+      const id = nextId++;
+      waiting.set(id, { ok, fail });
+      worker.postMessage({ id, ...msg });
+    });
+  return {
+    run: (policy) => call({ policy }),
+    close() {
+      closed ??= call({ close: true }).then(
+        () => worker.terminate().then(() => undefined),
+        () => undefined,
+      );
+      return closed;
+    },
+  };
+}
+
+if (!isMainThread && parentPort && (workerData as { retentionDbFile?: string })?.retentionDbFile) {
+  const port = parentPort;
+  const { retentionDbFile, batchSize } = workerData as { retentionDbFile: string; batchSize: number };
+  const { openDb } = await import('./client.js');
+  const db = openDb(retentionDbFile, { migrate: false });
+  let stopping = false;
+  const retention = createRetention(db, {
+    batchSize,
+    stopped: () => stopping,
+    pause: (lastMs) => new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(lastMs)))),
+  });
+  port.on('message', (m: { id: number; policy?: RetentionPolicy; close?: boolean }) => {
+    if (m.close) {
+      stopping = true;
+      void retention.idle().then(() => {
+        db.$client.close();
+        port.postMessage({ id: m.id, result: { byAge: 0, byCount: 0, batches: 0, ms: 0, maxBatchMs: 0 } });
+      });
+      return;
+    }
+    retention.run(m.policy!).then(
+      (result) => {
+        // serve's main connection leaves checkpoints to the other connections
+        // (see main.ts): after each pass (every sweep) this one copies the WAL back.
+        try {
+          db.$client.pragma('wal_checkpoint(PASSIVE)');
+        } catch {
+          // busy: the next pass tries again
+        }
+        port.postMessage({ id: m.id, result });
+      },
+      (err: Error) => port.postMessage({ id: m.id, error: err.message }),
+    );
+  });
 }

@@ -26,7 +26,7 @@ beforeAll(() => {
   mkdirSync(join(dir, 'assets'));
   writeFileSync(join(dir, 'v1', 'undionly.kpxe'), v1Loader);
   writeFileSync(join(dir, 'v2', 'undionly.kpxe'), v2Loader);
-  writeFileSync(join(dir, 'v2', 'snponly.efi'), newLoader);
+  writeFileSync(join(dir, 'v2', 'rpi5-ipxe.efi'), newLoader);
   writeFileSync(join(dir, 'assets', 'big.img'), big);
   symlinkSync('v1', join(dir, 'loaders'));
 });
@@ -55,7 +55,7 @@ describe('SIGHUP', () => {
 
       // A new loader tree: not seen until the reload (the resolved root is cached).
       switchLoaders('v2');
-      const before = await tftpGet(s, 'snponly.efi', join(dir, 'before.efi'));
+      const before = await tftpGet(s, 'rpi5-ipxe.efi', join(dir, 'before.efi'));
       expect(before.code).not.toBe(0);
 
       writeFileSync(cfgFile, JSON.stringify({ logLevel: 'debug', tftpBlksizeMax: '1024', eventRetentionDays: 30, templateDir: '/elsewhere' }));
@@ -69,10 +69,10 @@ describe('SIGHUP', () => {
       expect(debugBefore).toBe(0);
 
       // The new loader is served, under the new blksize ceiling, and logged at the new level.
-      const got = await tftpGet(s, 'snponly.efi', join(dir, 'after.efi'), ['--tftp-blksize', '1400']);
+      const got = await tftpGet(s, 'rpi5-ipxe.efi', join(dir, 'after.efi'), ['--tftp-blksize', '1400']);
       expect(got.code, got.stderr).toBe(0);
       expect(readFileSync(join(dir, 'after.efi')).equals(newLoader)).toBe(true);
-      const line = await s.waitLog((l: LogLine) => l.level === 20 && l.msg.startsWith('TFTP snponly.efi '), 'debug line of the snponly.efi transfer');
+      const line = await s.waitLog((l: LogLine) => l.level === 20 && l.msg.startsWith('TFTP rpi5-ipxe.efi '), 'debug line of the rpi5-ipxe.efi transfer');
       expect(line.accepted).toMatchObject({ blksize: '1024' });
       // The replaced undionly.kpxe is what a new request gets …
       const fresh = await tftpGet(s, 'undionly.kpxe', join(dir, 'fresh.kpxe'));
@@ -97,9 +97,9 @@ describe('SIGHUP', () => {
       writeFileSync(cfgFile, JSON.stringify({ logLevel: 'debug', tftpBlksizeMax: '99999' }));
       signal(s, 'SIGHUP');
       await s.waitLog((l) => l.msg.includes('tftpBlksizeMax "99999" must be a whole number'), 'bad blksize refused');
-      const still = await tftpGet(s, 'snponly.efi', join(dir, 'still.efi'), ['--tftp-blksize', '1400']);
+      const still = await tftpGet(s, 'rpi5-ipxe.efi', join(dir, 'still.efi'), ['--tftp-blksize', '1400']);
       expect(still.code).toBe(0);
-      const lines = s.lines().filter((l) => l.level === 20 && l.msg.startsWith('TFTP snponly.efi '));
+      const lines = s.lines().filter((l) => l.level === 20 && l.msg.startsWith('TFTP rpi5-ipxe.efi '));
       expect(lines).toHaveLength(2);
       expect(lines[1]!.accepted).toMatchObject({ blksize: '1024' });
 

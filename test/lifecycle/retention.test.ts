@@ -3,8 +3,13 @@
  * batches, and stopping between batches when told to.
  */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openDb, type Db } from '../../src/db/client.js';
 import { createRetention } from '../../src/db/retention.js';
+import { requireBuilt } from '../helpers/process.js';
+import { signal, startServer } from './helpers.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 11, 1);
@@ -81,5 +86,41 @@ describe('boot event retention', () => {
     expect(r).toMatchObject({ byAge: 30, byCount: 0, batches: 3 });
     expect(remaining(db)).toHaveLength(70);
     await retention.idle();
+  });
+});
+
+describe('retention in serve', () => {
+  it('the sweep at start deletes by age and count in the retention worker, and serve still stops cleanly', async () => {
+    requireBuilt();
+    const dataDir = mkdtempSync(join(tmpdir(), 'chainboot-retention-serve-'));
+    try {
+      const db = openDb(join(dataDir, 'chainboot.db'));
+      const now = Date.now();
+      // 300 events from 60 days ago, then 200 from the last hour.
+      const ins = db.$client.prepare("INSERT INTO boot_events (at, kind, request, result, status) VALUES (?, 'script', '/ipxe', 'ok', 200)");
+      db.$client.transaction(() => {
+        for (let i = 0; i < 300; i++) ins.run(now - 60 * DAY + i);
+        for (let i = 0; i < 200; i++) ins.run(now - 3_600_000 + i);
+      })();
+      db.$client.close();
+
+      const s = await startServer(['--data-dir', dataDir, '--event-retention-days', '30', '--event-retention-count', '150'], { tftp: false });
+      try {
+        const line = await s.waitLog((l) => l.msg.startsWith('boot event retention: deleted'), 'retention log line');
+        expect(line).toMatchObject({ byAge: 300, byCount: 50 });
+        signal(s, 'SIGTERM');
+        expect(await s.exited).toBe(0);
+      } finally {
+        if (s.proc.exitCode === null) {
+          signal(s, 'SIGKILL');
+          await s.exited;
+        }
+      }
+      const after = openDb(join(dataDir, 'chainboot.db'));
+      expect(remaining(after).map((e) => e.id)).toEqual(Array.from({ length: 150 }, (_, i) => 351 + i));
+      after.$client.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
