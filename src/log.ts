@@ -4,9 +4,9 @@ export type { Logger };
 
 /**
  * JSON lines on stderr; each subsystem gets a child logger with `svc` set.
- * Fields shared across subsystems, so one query finds one machine: `mac`,
- * `ip`, and `boot` — the boot correlation id (metrics/boot-id.ts) on the
- * DHCP, TFTP and HTTP lines of one boot of one machine.
+ * To find one machine's lines: `mac` (DHCP), `ip` (HTTP), `client`
+ * (TFTP, address:port), and on all three `boot`, the boot correlation id
+ * (metrics/boot-id.ts) shared by the steps of one boot of one machine.
  */
 export function createLogger(level: string): Logger {
   return pino({ level, base: { svc: 'chainboot' } }, pino.destination(2));
