@@ -43,8 +43,8 @@ export interface AppDeps {
   now?: () => number;
   /** The service's metrics (main.ts makes them, to hand DHCP/TFTP counters in later); made here when not given. */
   metrics?: Metrics;
-  /** When set, GET /metrics wants "Authorization: Bearer <metricsToken>"; unset, it is open (scrapers on the boot LAN). */
-  metricsToken?: string;
+  /** When set, GET /metrics wants "Authorization: Bearer <metricsToken>"; unset, it is open (scrapers on the boot LAN). A function is asked per scrape (reload). */
+  metricsToken?: string | (() => string | undefined);
   /** Readiness inputs beyond the database (main.ts: are the enabled DHCP/TFTP listeners bound?). */
   readiness?: () => ReadinessChecks;
 }
@@ -63,7 +63,7 @@ export function createApp(deps: AppDeps): Hono {
     const r = ready();
     return c.json(r, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
-  app.get('/metrics', metricsHandler(metrics, deps.metricsToken || undefined));
+  app.get('/metrics', metricsHandler(metrics, deps.metricsToken));
   /*
    * Steps that carry no boot id of their own (assets and loaders by address,
    * task callbacks by MAC) get the machine's current one in their event.

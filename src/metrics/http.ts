@@ -91,14 +91,20 @@ export function httpMetrics(metrics: Metrics, opts: HttpMetricsOptions = {}): Mi
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-/** GET /metrics; with a token, only for "Authorization: Bearer <token>". */
-export function metricsHandler(metrics: Metrics, token?: string): (c: Context) => Promise<Response> {
-  const want = token ? sha256(token) : null;
+/**
+ * GET /metrics; with a token, only for "Authorization: Bearer <token>". A
+ * function is asked at each scrape, so a reload can set or change the token.
+ */
+export function metricsHandler(metrics: Metrics, token?: string | (() => string | undefined)): (c: Context) => Promise<Response> {
+  const current = typeof token === 'function' ? token : () => token;
+  let hashed: { token: string; sha: Buffer } | null = null;
   return async (c) => {
+    const want = current();
     if (want) {
+      if (hashed?.token !== want) hashed = { token: want, sha: sha256(want) };
       const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
       // Hashes compared, so the comparison takes the same time whatever the length given.
-      if (!m || !timingSafeEqual(sha256(m[1]!), want)) {
+      if (!m || !timingSafeEqual(sha256(m[1]!), hashed.sha)) {
         return c.text('metrics: send "Authorization: Bearer <metricsToken>"\n', 401, { 'WWW-Authenticate': 'Bearer realm="chainboot metrics"' });
       }
     }

@@ -241,6 +241,18 @@ describe('metricsToken', () => {
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(await ok.text()).toContain('# TYPE chainboot_http_requests_total counter');
   });
+
+  it('a token given as a function is asked at each scrape (a reload sets or changes it)', async () => {
+    let token: string | undefined;
+    const srv = await up(appOver(makeStack(), { metricsToken: () => token }));
+    expect((await fetch(`${srv.url}/metrics`)).status).toBe(200);
+    token = 'first-token-0123456789';
+    expect((await fetch(`${srv.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${srv.url}/metrics`, { headers: { authorization: 'Bearer first-token-0123456789' } })).status).toBe(200);
+    token = 'second-token-0123456789';
+    expect((await fetch(`${srv.url}/metrics`, { headers: { authorization: 'Bearer first-token-0123456789' } })).status).toBe(401);
+    expect((await fetch(`${srv.url}/metrics`, { headers: { authorization: 'bearer second-token-0123456789' } })).status).toBe(200);
+  });
 });
 
 describe('/healthz and /readyz', () => {
