@@ -7,10 +7,11 @@
 import { networkInterfaces } from 'node:os';
 import { DHCP_SETTINGS, parseDhcpSettings, type DhcpSettingValues } from './dhcp/settings.js';
 import { TFTP_SETTINGS, parseTftpSettings, type TftpSettingValues } from './tftp/settings.js';
+import { HTTP_LIMIT_SETTINGS, parseHttpLimitSettings, type HttpLimitSettingValues } from './http/settings.js';
 
 export type Switch = 'on' | 'off';
 
-export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSettingValues {
+export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSettingValues, HttpLimitSettingValues {
   dataDir: string;
   httpHost: string;
   httpPort: number;
@@ -80,6 +81,8 @@ export const SETTINGS: Setting[] = [
   ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
   // TFTP's own settings (blksize, windowsize, quirks), parsed by tftp/settings.ts.
   ...(TFTP_SETTINGS as unknown as Setting[]),
+  // HTTP connection limits and deadlines, parsed by http/settings.ts.
+  ...(HTTP_LIMIT_SETTINGS as unknown as Setting[]),
 ];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -189,6 +192,7 @@ export function loadConfig(src: ConfigSources): Config {
   // address for HTTP-only use on one machine.
   else problems.push(...parseDhcpSettings(cfg.dhcp === 'on' ? cfg : { ...cfg, advertiseIp: '' }).problems);
   if (cfg.tftp === 'on') problems.push(...parseTftpSettings(cfg).problems);
+  problems.push(...parseHttpLimitSettings(cfg).problems);
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
   if (problems.length) throw new ConfigError(problems);
   return cfg;

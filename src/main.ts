@@ -22,6 +22,8 @@ import { createProxyDhcpServer, type ProxyDhcpServer } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
 import { createTftpServer, type TftpServer } from './tftp/server.js';
 import { parseTftpSettings } from './tftp/settings.js';
+import { limitConnections } from './http/conn-limit.js';
+import { parseHttpLimitSettings } from './http/settings.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
@@ -187,6 +189,8 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     );
     srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
   });
+  // Per-client and overall connection caps, header/request deadlines, idle timeout.
+  limitConnections(server, parseHttpLimitSettings(cfg).value);
   const http = trackHttp(server as HttpServer);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
