@@ -20,6 +20,8 @@ export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSett
   /** Absolute http URL scripts are built from; empty = http://<advertise>:<httpPort> */
   baseUrl: string;
   adminToken: string;
+  /** Bearer token GET /metrics requires; empty = /metrics is open. */
+  metricsToken: string;
   assetRoot: string;
   loaderRoot: string;
   templateDir: string;
@@ -61,6 +63,7 @@ export const SETTINGS: Setting[] = [
   { key: 'advertiseIp', kind: 'string', def: '', help: 'IPv4 address clients reach this server on (default: first non-loopback interface)' },
   { key: 'baseUrl', kind: 'string', def: '', help: 'absolute URL boot scripts point at (default: http://<advertise-ip>:<http-port>)' },
   { key: 'adminToken', kind: 'string', def: '', help: 'bearer token for /api (default: generated on first start and stored in the database)' },
+  { key: 'metricsToken', kind: 'string', def: '', help: 'bearer token GET /metrics requires (default: none, /metrics is open as Prometheus targets usually are on an internal network)' },
   { key: 'assetRoot', kind: 'string', def: './boot-assets', help: 'directory served under /assets' },
   { key: 'loaderRoot', kind: 'string', def: './boot-assets/loaders', help: 'directory of loaders (undionly.kpxe, ipxe.efi …)' },
   { key: 'templateDir', kind: 'string', def: './templates', help: 'directory of shipped templates' },
@@ -194,6 +197,7 @@ export function loadConfig(src: ConfigSources): Config {
   if (cfg.tftp === 'on') problems.push(...parseTftpSettings(cfg).problems);
   problems.push(...parseHttpLimitSettings(cfg).problems);
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
+  if (cfg.metricsToken && cfg.metricsToken.length < 16) problems.push('metricsToken must be at least 16 characters (or leave it unset for an open /metrics)');
   if (problems.length) throw new ConfigError(problems);
   return cfg;
 }

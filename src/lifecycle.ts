@@ -21,6 +21,12 @@ export const RESTART_SETTINGS: ReadonlySet<keyof Config> = new Set<keyof Config>
   'loaderRoot',
   'templateDir',
   'uiSecureCookies',
+  // HTTP connection limits are set on the listening server once (http/conn-limit.ts).
+  'httpMaxConnections',
+  'httpMaxConnectionsPerClient',
+  'httpHeadersTimeout',
+  'httpRequestTimeout',
+  'httpIdleTimeout',
   'tftp',
   'tftpPort',
   'tftpFallbackPort',

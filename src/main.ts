@@ -31,6 +31,8 @@ import type { Server as HttpServer } from 'node:http';
 import { appliedConfig, configChanges, trackHttp, type CutResponse } from './lifecycle.js';
 import { createRetention, retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
 import { writePidFile } from './db/backup.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
+import type { ReadinessChecks } from './metrics/http.js';
 
 export interface Services {
   db: Db;
@@ -41,9 +43,10 @@ export interface Services {
   boot: BootService;
   admin: Admin;
   app: ReturnType<typeof createApp>;
+  metrics: Metrics;
   baseUrl: string;
   /** A reload (SIGHUP) changes these for the requests that follow. */
-  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void };
+  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void; setMetricsToken(token: string): void };
 }
 
 export interface BuildOptions {
@@ -55,6 +58,10 @@ export interface BuildOptions {
   eventIntervalMs?: number;
   /** The clock of the store and the tasks (tests move it). */
   now?: () => number;
+  /** Node.js process metrics (CPU, memory, fds, event-loop delay, GC) on /metrics: serve only. */
+  processMetrics?: boolean;
+  /** /readyz inputs beyond the database: serve's listeners. */
+  readiness?: () => ReadinessChecks;
 }
 
 /** The admin token's hash; a token is generated (and shown once) on first start. */
@@ -87,9 +94,11 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
   // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
   const bootDeps = { store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks };
   const boot = createBootService(bootDeps);
+  const metrics = createMetrics({ db, boot, events, processMetrics: opts.processMetrics });
   const admin = createAdmin({ store, engine, tasks });
   let hash = ensureAdminToken(store, cfg, log);
   let adminToken = cfg.adminToken;
+  let metricsToken = cfg.metricsToken;
   const app = createApp({
     boot,
     admin,
@@ -105,18 +114,24 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     defaultProfile: cfg.defaultProfile || undefined,
     secureCookies: cfg.uiSecureCookies === 'on',
     now: opts.now,
+    metrics,
+    metricsToken: () => metricsToken || undefined,
+    readiness: opts.readiness,
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
   const live = {
     setDefaultProfile(name: string) {
       bootDeps.defaultProfile = name || undefined;
     },
+    setMetricsToken(token: string) {
+      metricsToken = token;
+    },
     setAdminToken(token: string) {
       adminToken = token;
       hash = token ? tokenHash(token) : (store.getSetting('admin_token_sha256') ?? ensureAdminToken(store, { ...cfg, adminToken: '' }, log));
     },
   };
-  return { db, store, events, tasks, engine, boot, admin, app, baseUrl, live };
+  return { db, store, events, tasks, engine, boot, admin, app, metrics, baseUrl, live };
 }
 
 /** The key task tokens are made with: random, made once, kept in the database. */
@@ -195,8 +210,12 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
   let s: Services;
+  // /readyz: 503 naming each enabled listener until it is bound.
+  const listening: ReadinessChecks = {};
+  if (cfg.tftp === 'on') listening.tftp = 'TFTP: not listening yet';
+  if (cfg.dhcp === 'on') listening.dhcp = 'proxyDHCP: not listening yet';
   try {
-    s = buildServices({ ...cfg, httpPort: port }, log, { eventWorker: true });
+    s = buildServices({ ...cfg, httpPort: port }, log, { eventWorker: true, processMetrics: true, readiness: () => listening });
   } catch (err) {
     server.close();
     throw err;
@@ -230,11 +249,15 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
         },
       },
       macForIp: (ip) => s.boot.macForIp(ip),
+      bootIdForIp: (ip) => s.boot.boots.forIp(ip),
     });
     try {
       tftpPort = (await tftp.listen()).port; // logs where it listens, and why when it fell back
+      s.metrics.watchTftp(tftp);
+      listening.tftp = true;
     } catch (err) {
       log.error(`TFTP not running: ${(err as Error).message}`);
+      listening.tftp = `TFTP not running: ${(err as Error).message}`;
       tftp = null;
     }
   }
@@ -265,13 +288,17 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
       hostLookup: (mac) => s.store.hostAndProfile(mac).host,
       log: log.child({ svc: 'dhcp' }),
       events: s.events,
+      bootId: s.boot.boots.dhcp,
       ...dhcpLive(cfg),
     });
     try {
       // Throws only when neither 67 nor 4011 binds; a 67 failure alone is logged with its fix.
       await dhcp.listen();
+      s.metrics.watchDhcp(dhcp);
+      listening.dhcp = true;
     } catch (err) {
       log.error(`proxyDHCP not running: ${(err as Error).message}`);
+      listening.dhcp = `proxyDHCP not running: ${(err as Error).message}`;
       dhcp = null;
     }
   }
@@ -342,6 +369,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     log.level = applied.logLevel;
     s.live.setDefaultProfile(applied.defaultProfile);
     if (applied.adminToken !== current.adminToken) s.live.setAdminToken(applied.adminToken);
+    s.live.setMetricsToken(applied.metricsToken);
     if (applied.defaultProfile && !s.store.getProfile(applied.defaultProfile)) log.warn(`defaultProfile "${applied.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
     // New and replaced loaders are found from the next request; running transfers keep their file.
     const loaderCache = tftp?.files.reload({ caseInsensitive: parseTftpSettings(applied).value.caseInsensitive });
