@@ -27,6 +27,8 @@ const { createEventLog } = await import(new URL('boot/events.js', dist).href);
 const { startEventWriter } = await import(new URL('boot/event-writer.js', dist).href);
 const { createLogger } = await import(new URL('log.js', dist).href);
 const { createProxyDhcpServer } = await import(new URL('dhcp/server.js', dist).href);
+// Builds from before boot ids (--compare DIR) have no correlator: run them without.
+const bootIds = await import(new URL('metrics/boot-id.js', dist).href).catch(() => null);
 
 const dir = mkdtempSync(join(tmpdir(), 'chainboot-bench-dhcp-'));
 const dbFile = join(dir, 'chainboot.db');
@@ -47,6 +49,8 @@ const server = createProxyDhcpServer({
   hostLookup: process.env.BENCH_NO_DB ? () => undefined : (mac) => store.hostAndProfile(mac).host,
   log,
   events: process.env.BENCH_NO_EVENTS ? undefined : events,
+  // As serve does: every DISCOVER gets its machine's boot id.
+  bootId: bootIds ? bootIds.createBootCorrelator().dhcp : undefined,
   // The load generator uses a pool of MACs far larger than one flood; the limiter stays on, as in production.
 });
 const report = await server.listen();
