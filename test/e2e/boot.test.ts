@@ -136,6 +136,12 @@ describe('real firmware boots through chainboot (QEMU, network namespaces)', () 
       expect(ev.some((e) => e.kind === 'tftp' && e.request.includes('ipxe.efi') && e.status === 200)).toBe(true);
       expect(ev.some((e) => e.kind === 'dhcp' && e.result.includes('boot.ipxe')), 'iPXE was sent on to HTTP').toBe(true);
       expect(ev.some((e) => e.kind === 'asset' && e.request.includes('e2e/vmlinuz') && e.status === 200)).toBe(true);
+      // One boot id ties the firmware's DHCP, its TFTP fetch, iPXE's DHCP and every HTTP step.
+      const steps = ev.filter((e) => ['dhcp', 'tftp', 'asset', 'file'].includes(e.kind));
+      expect(new Set(steps.map((e) => e.kind))).toEqual(new Set(['dhcp', 'tftp', 'asset', 'file']));
+      const ids = new Set(steps.map((e) => e.detail?.boot));
+      expect([...ids]).toHaveLength(1);
+      expect([...ids][0]).toMatch(/^[0-9a-f]{8}$/);
     },
     BOOT_LIMIT + 30_000,
   );

@@ -10,7 +10,7 @@
  * namespaces deleted in cleanup(), also when a test fails.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, type Proc } from '../dhcp/helpers/netns.js';
@@ -21,7 +21,10 @@ export const SERVER = '10.93.0.1';
 export const HTTP = `http://${SERVER}:8080`;
 export const TOKEN = 'e2e-admin-token-0123456789abcdef';
 
-/** What the loader root holds, and where Debian's packages put each file. */
+/**
+ * Where Debian's packages put the loaders. The lab's loader root stays empty,
+ * as on a fresh install: chainboot must find these itself (TFTP and HTTP).
+ */
 const LOADERS: Record<string, string> = {
   'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe',
   'ipxe.efi': '/usr/lib/ipxe/ipxe.efi',
@@ -94,7 +97,6 @@ export class E2eLab {
     // Copies, not symlinks: chainboot refuses links that leave its roots.
     copyFileSync(this.art.kernel, join(assets, 'e2e', 'vmlinuz'));
     copyFileSync(this.art.initrd, join(assets, 'e2e', 'initrd.img'));
-    for (const [name, from] of Object.entries(LOADERS)) copyFileSync(realpathSync(from), join(loaders, name));
 
     this.dnsmasq = lab.spawn(this.dh, 'dnsmasq', '/usr/sbin/dnsmasq', [
       '--keep-in-foreground',
