@@ -111,7 +111,10 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     tokenSha256: () => (adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
     engine,
     baseUrl,
-    defaultProfile: cfg.defaultProfile || undefined,
+    // Read on use: a reload (SIGHUP) changes it for the UI as for boots.
+    get defaultProfile() {
+      return bootDeps.defaultProfile;
+    },
     secureCookies: cfg.uiSecureCookies === 'on',
     now: opts.now,
     metrics,

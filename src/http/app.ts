@@ -95,7 +95,9 @@ export function createApp(deps: AppDeps): Hono {
       tokenSha256: deps.tokenSha256,
       log: deps.log,
       baseUrl: deps.baseUrl,
-      defaultProfile: deps.defaultProfile,
+      get defaultProfile() {
+        return deps.defaultProfile;
+      },
       secureCookies: deps.secureCookies,
       now: deps.now,
     }),

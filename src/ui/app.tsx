@@ -89,6 +89,8 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
   const base = (deps.base ?? '/ui').replace(/\/+$/, '');
   const now = deps.now ?? Date.now;
   const ui: Ui = { ...deps, base, now, sessions: createSessionStore({ now }), q: createUiQueries(deps.store.db) };
+  // Followed, not copied: a reload (SIGHUP) may change the default profile.
+  Object.defineProperty(ui, 'defaultProfile', { get: () => deps.defaultProfile, enumerable: true });
   const limiter = createLoginLimiter(10, 60_000, now);
   const app = new Hono<UiEnv>();
 

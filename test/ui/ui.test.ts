@@ -113,6 +113,14 @@ describe('sign-in and sessions', () => {
     expect(s.store.getHost('52:54:00:00:00:31')?.hostname).toBe('big01');
   });
 
+  it('follows a default profile changed by a reload', async () => {
+    const { s, c } = await signedIn();
+    s.admin.addProfile(linux);
+    expect((await c.get('/ui/hosts/new')).html).toContain('(none: local disk)');
+    s.live.setDefaultProfile('rocky-9');
+    expect((await c.get('/ui/hosts/new')).html).toContain('(none: default profile rocky-9)');
+  });
+
   it('slows down repeated failed sign-ins', async () => {
     const s = uiStack();
     const c = new UiClient(s.web);
