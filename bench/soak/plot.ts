@@ -6,7 +6,8 @@
  * an optional shaded interval (the half the verdict fits) and fit line.
  *
  * Also runnable on a soak CSV to draw it again:
- *   node --import tsx bench/soak/plot.ts bench/out/soak/<run>/soak.csv out.png
+ *   node --import tsx bench/soak/plot.ts bench/out/soak/<run>/soak.csv out.png [STEP_MINUTES]
+ * (which also prints the run condensed to one line per STEP_MINUTES, 3 by default)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -168,7 +169,7 @@ const SHADE = [242, 246, 252];
 
 export function renderChart(chart: Chart): Buffer {
   const W = chart.width ?? 1100;
-  const PH = chart.panelHeight ?? 230;
+  const PH = chart.panelHeight ?? 190;
   const top = 40;
   const left = 80;
   const right = 20;
@@ -279,10 +280,7 @@ export function soakChart(rows: Record<string, number>[], title: string): Chart 
   const end = minutes.at(-1) ?? 1;
   const shade: [number, number] = [end / 2, end];
   const col = (name: string) => rows.map((r) => [r.minutes!, r[name]!] as [number, number]).filter((p) => Number.isFinite(p[1]));
-  const loop: Series[] = [
-    { name: 'p99 in-process', color: COLORS.red, points: col('eld_p99_ms') },
-    { name: 'healthz p99', color: COLORS.orange, points: col('healthz_p99_ms') },
-  ];
+  const loop: Series[] = [{ name: 'p99 in-process (probe)', color: COLORS.red, points: col('eld_p99_ms') }];
   const prom = col('metrics_eld_p99_ms');
   if (prom.length) loop.push({ name: '/metrics p99', color: COLORS.purple, points: prom });
   return {
@@ -299,7 +297,18 @@ export function soakChart(rows: Record<string, number>[], title: string): Chart 
       },
       { title: 'OPEN FDS', shade, yFloor: 0, series: [{ name: 'fds', color: COLORS.blue, points: col('fds') }] },
       { title: 'EVENT-LOOP DELAY MS', shade, yFloor: 0, series: loop },
-      { title: 'SERVER CPU %', shade, yFloor: 0, series: [{ name: 'of one core', color: COLORS.grey, points: col('cpu_pct') }] },
+      // Its own panel: from outside it is often ten times the in-process value, which would flatten that line.
+      { title: 'GET /HEALTHZ MS', shade, yFloor: 0, series: [{ name: 'p99 from the load namespace', color: COLORS.orange, points: col('healthz_p99_ms') }] },
+      {
+        title: 'CPU %',
+        shade,
+        yFloor: 0,
+        series: [
+          { name: 'server, of one core', color: COLORS.grey, points: col('cpu_pct') },
+          { name: 'server main thread waiting for a CPU', color: COLORS.red, points: col('runq_wait_pct') },
+          { name: 'whole machine busy, of all cores', color: COLORS.orange, points: rows.map((r) => [r.minutes!, r.machine_busy_pct! / (r.cores ?? 2)] as [number, number]).filter((p) => Number.isFinite(p[1])), dashed: true },
+        ],
+      },
     ],
   };
 }
@@ -310,11 +319,48 @@ export function parseCsv(text: string): Record<string, number>[] {
   return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i]!, v === '' ? NaN : Number(v)])));
 }
 
+/**
+ * The run condensed to one line per `step` minutes: memory and fds as at the
+ * window's last sample, CPU its mean, event-loop p99s the median of the
+ * window's per-interval p99s (max: the largest), counts summed.
+ */
+export function condensedTable(rows: Record<string, number>[], step: number): string {
+  const loads = ['dhcp', 'tftp', 'render', 'range', 'stream', 'abort', 'api'];
+  const f = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '-');
+  const med = (xs: number[]) => {
+    const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)]! : NaN;
+  };
+  const out = [
+    `${'min'.padStart(5)} ${'RSS MB'.padStart(7)} ${'heap'.padStart(6)} ${'fds'.padStart(4)} ${'cpu%'.padStart(5)} ${'rq%'.padStart(4)} ${'eld p99'.padStart(8)} ${'eld max'.padStart(8)} ${'hz p99'.padStart(7)} | ${loads.map((k) => `${k} ok/err`.padStart(k === 'render' || k === 'dhcp' ? 15 : 12)).join(' ')}`,
+  ];
+  const end = rows.at(-1)?.minutes ?? 0;
+  // Samples land a little after each interval mark: half a sample spacing of slack.
+  const tol = rows.length > 2 ? (rows[2]!.minutes! - rows[1]!.minutes!) / 2 : 0;
+  for (let t = step; t <= end + tol || t - step < end - tol; t += step) {
+    const w = rows.filter((r) => r.minutes! > t - step + tol && r.minutes! <= t + tol);
+    if (!w.length) continue;
+    const last = w.at(-1)!;
+    const sum = (c: string) => w.reduce((a, r) => a + (Number.isFinite(r[c]) ? r[c]! : 0), 0);
+    const avg = (c: string) => {
+      const v = w.map((r) => r[c]!).filter(Number.isFinite);
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+    };
+    out.push(
+      `${f(last.minutes, 1).padStart(5)} ${f(last.rss_mb).padStart(7)} ${f(last.heap_mb).padStart(6)} ${f(last.fds, 0).padStart(4)} ${f(avg('cpu_pct'), 0).padStart(5)} ${f(avg('runq_wait_pct'), 0).padStart(4)} ${f(med(w.map((r) => r.eld_p99_ms!))).padStart(8)} ${f(Math.max(...w.map((r) => r.eld_max_ms!).filter(Number.isFinite)), 0).padStart(8)} ${f(med(w.map((r) => r.healthz_p99_ms!))).padStart(7)} | ${loads.map((k) => `${sum(`${k}_ok`)}/${sum(`${k}_err`)}`.padStart(k === 'render' || k === 'dhcp' ? 15 : 12)).join(' ')}`,
+    );
+    if (t > end) break;
+  }
+  return out.join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [csv, out] = process.argv.slice(2);
   if (!csv || !out) {
     process.stderr.write('usage: plot.ts SOAK_CSV OUT_PNG\n');
     process.exit(2);
   }
-  writeFileSync(out, renderChart(soakChart(parseCsv(readFileSync(csv, 'utf8')), `chainboot soak ${csv}`)));
+  const rows = parseCsv(readFileSync(csv, 'utf8'));
+  writeFileSync(out, renderChart(soakChart(rows, `chainboot soak ${csv}`)));
+  process.stdout.write(condensedTable(rows, Number(process.argv[4] ?? 3)) + '\n');
 }

@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { renderChart, soakChart } from './plot.js';
+import { condensedTable, renderChart, soakChart } from './plot.js';
 import type { LoadSettings } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +31,12 @@ const HELP = `bench/soak — chainboot under mixed load for a long time (root; s
   --interval S        seconds between samples (10)
   --hosts N           hosts added through the API before the load starts (3000)
   --dhcp-rate R       DHCP packets/s: DISCOVERs (BIOS, UEFI, iPXE) to 67, REQUESTs to 4011 (150)
+  --dhcp-macs N       distinct MACs the DISCOVERs cycle through (16777216: every DISCOVER of a run
+                      from a new machine; a site's few thousand machines booting again and again: e.g. 5000)
+  --event-retention-count N  the server's eventRetentionCount (300000: at the default rates the boot
+                      event log reaches it in about 8 minutes, so the second half runs with retention
+                      deleting every 30 s, as a server does for good; the service's own default, 1000000,
+                      is reached only after ~25 minutes)
   --tftp-rate R       TFTP transfers/s, in batches every 5 s (2)
   --render-rate R     /ipxe, /boot.ipxe, /hosts/<mac>/ks.cfg requests/s (500)
   --range-rate R      range requests/s on the asset (12)
@@ -74,6 +80,8 @@ const MINUTES = num('minutes', 30, 0.5, 24 * 60);
 const INTERVAL = num('interval', 10, 1, 600);
 const HOSTS = num('hosts', 3000, 10, 100_000);
 const ASSET_MB = num('asset-mb', 64, 1, 4096);
+const DHCP_MACS = num('dhcp-macs', 1 << 24, 1, 1 << 24);
+const RETENTION_COUNT = num('event-retention-count', 300_000, 0, 1e12);
 const rates = {
   dhcp: num('dhcp-rate', 150, 0, 5000),
   tftp: num('tftp-rate', 2, 0, 100),
@@ -208,6 +216,18 @@ function procStatus(pid: number): { rssKb: number; hwmKb: number; threads: numbe
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (n: string) => Number(new RegExp(`^${n}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), threads: field('Threads') };
+}
+/**
+ * Nanoseconds the server's main thread (the event loop) has spent runnable but
+ * waiting for a CPU (/proc/PID/task/PID/schedstat, field 2): when this climbs, a
+ * slow loop is the machine's neighbours, not the server.
+ */
+function runQueueWaitNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+  } catch {
+    return NaN;
+  }
 }
 /** Busy CPU time of the whole machine, seconds (all CPUs; /proc/stat minus idle and iowait): the neighbours' share shows beside ours. */
 function machineBusySeconds(): number {
@@ -397,6 +417,8 @@ async function main(): Promise<number> {
       'on',
       '--dhcp',
       'on',
+      '--event-retention-count',
+      String(RETENTION_COUNT),
       '--log-level',
       'warn',
     ],
@@ -419,7 +441,7 @@ async function main(): Promise<number> {
     hosts: HOSTS,
     deadlineMs: (MINUTES * 60 + 600) * 1000,
     rates,
-    dhcpMacPool: 1 << 24,
+    dhcpMacPool: DHCP_MACS,
     tftp: { loadgen, files: ['undionly.kpxe', 'ipxe.efi'].map((name) => ({ name, local: join(loaders, name) })), batchSeconds: 5, concurrency: 4 },
     asset: { path: 'soak/disk.img', local: join(assets, 'soak/disk.img'), size: assetSize },
   };
@@ -462,7 +484,7 @@ async function main(): Promise<number> {
   // ---- sampling
   const csv = join(OUT, 'soak.csv');
   const columns = [
-    'minutes', 'rss_mb', 'hwm_mb', 'heap_mb', 'external_mb', 'fds', 'threads', 'cpu_pct', 'gen_cpu_pct', 'machine_busy_pct',
+    'minutes', 'rss_mb', 'hwm_mb', 'heap_mb', 'external_mb', 'fds', 'threads', 'cpu_pct', 'gen_cpu_pct', 'machine_busy_pct', 'cores', 'runq_wait_pct',
     'eld_p50_ms', 'eld_p99_ms', 'eld_max_ms', 'healthz_p50_ms', 'healthz_p99_ms', 'healthz_max_ms', 'metrics_eld_p99_ms', 'metrics_fds',
     ...['dhcp', 'tftp', 'render', 'range', 'stream', 'abort', 'api'].flatMap((k) => [`${k}_ok`, `${k}_err`, `${k}_skipped`]),
     'render_p99_ms', 'range_mb', 'stream_mb',
@@ -473,14 +495,15 @@ async function main(): Promise<number> {
   let cpu0 = cpuSeconds(server.pid);
   let gcpu0 = cpuSeconds(load.pid);
   let busy0 = machineBusySeconds();
+  let rq0 = runQueueWaitNs(server.pid);
   let tPrev = t0;
   const errorsSeen: Record<string, Record<string, number>> = {};
   const apiOps: Record<string, { n: number; sum: number; max: number }[]> = {};
-  const header = `${'min'.padStart(6)} ${'rss MB'.padStart(7)} ${'heap'.padStart(6)} ${'fds'.padStart(4)} ${'cpu%'.padStart(5)} ${'eld p99'.padStart(7)} ${'max'.padStart(6)} ${'hz p99'.padStart(7)} │ ${'dhcp ok/err'.padStart(12)} ${'tftp'.padStart(8)} ${'render'.padStart(11)} ${'range'.padStart(8)} ${'strm'.padStart(5)} ${'abrt'.padStart(5)} ${'api'.padStart(8)}`;
+  const header = `${'min'.padStart(6)} ${'rss MB'.padStart(7)} ${'heap'.padStart(6)} ${'fds'.padStart(4)} ${'cpu%'.padStart(5)} ${'rq%'.padStart(4)} ${'eld p99'.padStart(7)} ${'max'.padStart(6)} ${'hz p99'.padStart(7)} │ ${'dhcp ok/err'.padStart(12)} ${'tftp'.padStart(8)} ${'render'.padStart(11)} ${'range'.padStart(8)} ${'strm'.padStart(5)} ${'abrt'.padStart(5)} ${'api'.padStart(8)}`;
   process.stdout.write(
     `bench/soak: ${MINUTES} min, sample every ${INTERVAL} s; server pid ${server.pid} in netns ${srv} (${SRV_IP}), load pid ${load.pid} in ${gen}; build of ${head}${dirty ? ` + ${dirty} uncommitted file(s) under src/` : ''}; results in ${OUT}\n` +
-      `rates/s: dhcp ${rates.dhcp}, tftp ${rates.tftp}, render ${rates.render}, range ${rates.range}, stream ${rates.stream}, abort ${rates.abort}, api ${rates.api}, healthz ${rates.health}; ${HOSTS} hosts; asset ${ASSET_MB} MiB; ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n` +
-      `eld = event-loop delay measured inside the server (preloaded probe), hz = GET /healthz latency from the load namespace; counts are per interval (ok/err)\n${header}\n`,
+      `rates/s: dhcp ${rates.dhcp}, tftp ${rates.tftp}, render ${rates.render}, range ${rates.range}, stream ${rates.stream}, abort ${rates.abort}, api ${rates.api}, healthz ${rates.health}; ${HOSTS} hosts; DHCP from ${DHCP_MACS} MACs; event retention ${RETENTION_COUNT}; asset ${ASSET_MB} MiB; ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n` +
+      `rq% = time the server's main thread waited for a CPU (other work on the machine), eld = event-loop delay measured inside the server (preloaded probe), hz = GET /healthz latency from the load namespace; counts are per interval (ok/err, sN = N skipped at the in-flight cap)\n${header}\n`,
   );
 
   const takeSample = async () => {
@@ -499,6 +522,7 @@ async function main(): Promise<number> {
     }
     const dt = (now - tPrev) / 1000;
     const busy1 = machineBusySeconds();
+    const rq1 = runQueueWaitNs(server.pid);
     const probe = lastProbe(probeFile);
     const L = snap.loads;
     const row: Record<string, number> = {
@@ -512,6 +536,8 @@ async function main(): Promise<number> {
       cpu_pct: ((cpu1 - cpu0) / dt) * 100,
       gen_cpu_pct: ((gcpu1 - gcpu0) / dt) * 100,
       machine_busy_pct: ((busy1 - busy0) / dt) * 100,
+      cores: cpus().length,
+      runq_wait_pct: ((rq1 - rq0) / 1e9 / dt) * 100,
       eld_p50_ms: probe?.p50 ?? NaN,
       eld_p99_ms: probe?.p99 ?? NaN,
       eld_max_ms: probe?.max ?? NaN,
@@ -543,13 +569,14 @@ async function main(): Promise<number> {
     cpu0 = cpu1;
     gcpu0 = gcpu1;
     busy0 = busy1;
+    rq0 = rq1;
     tPrev = now;
     rows.push(row);
     appendFileSync(csv, columns.map((c) => (Number.isFinite(row[c]) ? +row[c]!.toFixed(3) : '')).join(',') + '\n');
     const oe = (k: string) => `${row[`${k}_ok`]}/${row[`${k}_err`]}${row[`${k}_skipped`] ? `s${row[`${k}_skipped`]}` : ''}`;
     const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     process.stdout.write(
-      `${f(row.minutes!, 2).padStart(6)} ${f(row.rss_mb!).padStart(7)} ${f(row.heap_mb!).padStart(6)} ${String(fds).padStart(4)} ${f(row.cpu_pct!, 0).padStart(5)} ${f(row.eld_p99_ms!, 2).padStart(7)} ${f(row.eld_max_ms!, 0).padStart(6)} ${f(row.healthz_p99_ms!, 2).padStart(7)} │ ${oe('dhcp').padStart(12)} ${oe('tftp').padStart(8)} ${oe('render').padStart(11)} ${oe('range').padStart(8)} ${oe('stream').padStart(5)} ${oe('abort').padStart(5)} ${oe('api').padStart(8)}\n`,
+      `${f(row.minutes!, 2).padStart(6)} ${f(row.rss_mb!).padStart(7)} ${f(row.heap_mb!).padStart(6)} ${String(fds).padStart(4)} ${f(row.cpu_pct!, 0).padStart(5)} ${f(row.runq_wait_pct!, 0).padStart(4)} ${f(row.eld_p99_ms!, 2).padStart(7)} ${f(row.eld_max_ms!, 0).padStart(6)} ${f(row.healthz_p99_ms!, 2).padStart(7)} │ ${oe('dhcp').padStart(12)} ${oe('tftp').padStart(8)} ${oe('render').padStart(11)} ${oe('range').padStart(8)} ${oe('stream').padStart(5)} ${oe('abort').padStart(5)} ${oe('api').padStart(8)}\n`,
     );
     return snap;
   };
@@ -588,10 +615,14 @@ async function main(): Promise<number> {
   lines.push('');
   lines.push(`totals over ${MINUTES} min (ok / errors / skipped at the in-flight cap):`);
   for (const k of ['dhcp', 'tftp', 'render', 'range', 'stream', 'abort', 'api', 'health']) lines.push(`  ${k.padEnd(7)} ${String(T[k]?.ok ?? 0).padStart(9)} / ${String(T[k]?.err ?? 0).padStart(6)} / ${String(T[k]?.skipped ?? 0).padStart(5)}${errorsSeen[k] ? `   ${Object.entries(errorsSeen[k]!).map(([w, n]) => `${n}× ${w}`).slice(0, 4).join('; ')}` : ''}`);
-  const mean = (c: string) => rows.reduce((a, r) => a + (Number.isFinite(r[c]) ? r[c]! : 0), 0) / rows.length;
+  const meanOf = (rs: Record<string, number>[], c: string) => rs.reduce((a, r) => a + (Number.isFinite(r[c]) ? r[c]! : 0), 0) / Math.max(1, rs.length);
+  const mean = (c: string) => meanOf(rows, c);
   lines.push(`admin API latency by call, first half | second half (mean / max ms): ${Object.entries(apiOps).map(([op, [a, b]]) => `${op} ${a!.n ? (a!.sum / a!.n).toFixed(1) : '-'}/${a!.max.toFixed(0)} | ${b!.n ? (b!.sum / b!.n).toFixed(1) : '-'}/${b!.max.toFixed(0)}`).join('; ')}`);
-  lines.push(`server CPU: mean ${mean('cpu_pct').toFixed(0)} % of one core; load generator (node, without its TFTP children) ${mean('gen_cpu_pct').toFixed(0)} %; whole machine busy ${mean('machine_busy_pct').toFixed(0)} % of ${cpus().length * 100} % (the rest of it is other work on the machine)`);
+  lines.push(`server CPU: mean ${mean('cpu_pct').toFixed(0)} % of one core; load generator (node, without its TFTP children) ${mean('gen_cpu_pct').toFixed(0)} %; whole machine busy ${mean('machine_busy_pct').toFixed(0)} % of ${cpus().length * 100} % (the rest of it is other work on the machine); the server's main thread waited for a CPU ${mean('runq_wait_pct').toFixed(0)} % of the time (first half ${meanOf(rows.filter((r) => r.minutes! < MINUTES / 2), 'runq_wait_pct').toFixed(0)} %, second half ${meanOf(rows.filter((r) => r.minutes! >= MINUTES / 2), 'runq_wait_pct').toFixed(0)} %)`);
   lines.push(`after the load stopped: RSS ${idle.rss.toFixed(1)} MB, ${idle.fds} fds; peak RSS (VmHWM) ${rows.at(-1)!.hwm_mb!.toFixed(1)} MB`);
+  lines.push('');
+  lines.push(`every ${MINUTES >= 15 ? 3 : 1} minute(s): RSS, heap and fds at the end of the window; CPU its mean; eld/hz p99 the median of its samples' p99s, eld max the largest; counts summed`);
+  lines.push(condensedTable(rows, MINUTES >= 15 ? 3 : 1));
   lines.push('');
   lines.push(`flatness over the second half (minutes ${(xs.at(-1)! / 2).toFixed(1)}–${xs.at(-1)!.toFixed(1)}): growth of the least-squares line across it, against its mean`);
   for (const v of [...verdicts, ...info]) {
@@ -605,7 +636,7 @@ async function main(): Promise<number> {
   if (/"level":(50|60)|\bERROR\b|\bFATAL\b/.test(serverLog)) lines.push(`server log has errors; its end:\n${serverLog.split('\n').slice(-10).join('\n')}`);
   process.stdout.write(lines.join('\n') + '\n');
   writeFileSync(join(OUT, 'summary.txt'), lines.join('\n') + '\n');
-  writeFileSync(join(OUT, 'verdicts.json'), JSON.stringify({ minutes: MINUTES, interval: INTERVAL, rates, hosts: HOSTS, build: head, dirtySrcFiles: dirty, verdicts, info, totals: T, errors: errorsSeen, idle }, null, 2));
+  writeFileSync(join(OUT, 'verdicts.json'), JSON.stringify({ minutes: MINUTES, interval: INTERVAL, rates, hosts: HOSTS, dhcpMacs: DHCP_MACS, eventRetentionCount: RETENTION_COUNT, build: head, dirtySrcFiles: dirty, verdicts, info, totals: T, errors: errorsSeen, idle }, null, 2));
   return verdicts.every((v) => v.pass) ? 0 : 3;
 }
 
