@@ -24,10 +24,23 @@ export function requireBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it)`);
 }
 
-export async function startServe(extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Served> {
+/** The flags every test server gets unless the test gives its own value (or leaves one out with `omit`). */
+const SERVE_DEFAULTS: [string, () => string][] = [
+  ['--data-dir', () => mkdtempSync(join(tmpdir(), 'chainboot-data-'))],
+  ['--http-host', () => '127.0.0.1'],
+  ['--http-port', () => '0'],
+  ['--dhcp', () => 'off'],
+  ['--tftp', () => 'off'],
+  ['--log-level', () => 'info'],
+];
+
+export async function startServe(extraArgs: string[] = [], env: Record<string, string> = {}, opts: { omit?: string[] } = {}): Promise<Served> {
   requireBuilt();
-  const dataDir = mkdtempSync(join(tmpdir(), 'chainboot-data-'));
-  const args = [CLI, 'serve', '--data-dir', dataDir, '--http-host', '127.0.0.1', '--http-port', '0', '--dhcp', 'off', '--tftp', 'off', '--log-level', 'info', ...extraArgs];
+  const defaults: string[] = [];
+  for (const [flag, value] of SERVE_DEFAULTS) if (!extraArgs.includes(flag) && !opts.omit?.includes(flag)) defaults.push(flag, value());
+  const all = [...defaults, ...extraArgs];
+  const dataDir = all[all.indexOf('--data-dir') + 1]!;
+  const args = [CLI, 'serve', ...all];
   const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {

@@ -6,11 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { encodeAck, encodeRequest } from '../../src/tftp/packet.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { CLI, requireBuilt, type Served } from '../helpers/process.js';
+import { startServe, type Served } from '../helpers/process.js';
 import { BOUND_MS, RawClient } from '../tftp/helpers.js';
 
 export { BOUND_MS };
@@ -39,54 +35,11 @@ function parse(line: string): LogLine | null {
   }
 }
 
-/**
- * Like test/helpers/process.ts startServe, but without a --log-level flag
- * (flags outrank the config file, and the reload test changes the level there).
- */
-async function spawnServe(extraArgs: string[]): Promise<Served> {
-  requireBuilt();
-  const i = extraArgs.indexOf('--data-dir');
-  const dataDir = i >= 0 ? extraArgs[i + 1]! : mkdtempSync(join(tmpdir(), 'chainboot-data-'));
-  const args = [CLI, 'serve', '--data-dir', dataDir, '--http-host', '127.0.0.1', '--http-port', '0', '--dhcp', 'off', ...extraArgs];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: string[] = [];
-  const rl = createInterface({ input: proc.stderr! });
-  rl.on('line', (line) => logs.push(line));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chainboot did not report listening within ${BOUND_MS} ms; log:\n${logs.join('\n')}`)), BOUND_MS);
-    const onLine = (line: string) => {
-      const j = parse(line);
-      if (j?.msg.startsWith('HTTP listening') && j.port) {
-        clearTimeout(timer);
-        rl.off('line', onLine);
-        resolve(j.port as number);
-      }
-    };
-    rl.on('line', onLine);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`chainboot exited with ${code}; log:\n${logs.join('\n')}`));
-    });
-  });
-  return {
-    proc,
-    port,
-    baseUrl: `http://127.0.0.1:${port}`,
-    dataDir,
-    logs,
-    stop: () =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  };
-}
-
 /** `chainboot serve` with HTTP on 127.0.0.1 and (unless tftp off) TFTP on an ephemeral 127.0.0.1 port. */
 export async function startServer(args: string[], opts: { tftp?: boolean } = {}): Promise<Server> {
   const tftpArgs = opts.tftp === false ? [] : ['--tftp', 'on', '--tftp-port', '0', '--tftp-bind-address', '127.0.0.1', '--tftp-fallback-port', 'off'];
-  const served = await spawnServe([...tftpArgs, ...args]);
+  // No --log-level flag: flags outrank the config file, and the reload test changes the level there.
+  const served = await startServe([...tftpArgs, ...args], {}, { omit: ['--log-level'] });
   const exited = new Promise<number | null>((resolve) => {
     if (served.proc.exitCode !== null) resolve(served.proc.exitCode);
     else served.proc.once('exit', (code) => resolve(code));

@@ -13,7 +13,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js
 import { field, fields, flash, macPath, safeReturn, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { adminFieldErrors, pairsText, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
 import { HOST_SORTS, type HostRow, type HostSort } from '../queries.js';
-import { Badge, Csrf, FieldError, page, Pager, PostButton, SelectField, TextArea, TextField, Time } from '../views/components.js';
+import { Badge, Csrf, FieldError, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
 
 const PER_PAGE = [25, 50, 100, 200];
 const SORT_LABELS: Record<HostSort, string> = {
@@ -230,30 +230,7 @@ const HostForm: FC<{ ui: Ui; csrf: string; action: string; v: HostFormValues; er
     </fieldset>
     <TextArea name="variables" label="Variables" value={v.variables} error={errors.variables} rows={4} hint="One name=value per line; templates see them as it.vars" />
     <TextArea name="notes" label="Notes" value={v.notes} error={errors.notes} rows={2} />
-    <fieldset class={`field${errors.secret_name || errors.secret_value ? ' has-error' : ''}`}>
-      <legend>Secrets</legend>
-      <p class="hint">Values are never shown. They reach only this host's per-host files while a task is open (or always, if marked).</p>
-      {v.secretNames.length ? (
-        <ul class="plain">
-          {v.secretNames.map((n) => (
-            <li>
-              <label class="check-label">
-                <input type="checkbox" name="secret_remove" value={n} checked={v.secretRemove.includes(n)} /> remove <code>{n}</code>
-              </label>
-            </li>
-          ))}
-        </ul>
-      ) : (
-        <p class="muted">None set.</p>
-      )}
-      <div class="grid3">
-        <TextField name="secret_name" label="New secret name" value={v.secretName} error={errors.secret_name} autocomplete="off" />
-        <TextField name="secret_value" label="Value" type="password" value="" error={errors.secret_value} autocomplete="new-password" />
-        <label class="check-label align-end">
-          <input type="checkbox" name="secret_always" value="1" checked={v.secretAlways} /> serve always
-        </label>
-      </div>
-    </fieldset>
+    <SecretsFields v={v} errors={errors} hint="Values are never shown. They reach only this host's per-host files while a task is open (or always, if marked)." />
     <div class="actions">
       <button type="submit">{creating ? 'Add host' : 'Save changes'}</button>
       <a href={`${ui.base}/hosts`}>Cancel</a>

@@ -9,7 +9,7 @@ import type { Profile } from '../../db/schema.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { field, fields, flash, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { adminFieldErrors, pairsText, parseLines, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
-import { Csrf, FieldError, page, PostButton, SelectField, TextArea, TextField } from '../views/components.js';
+import { Csrf, FieldError, page, PostButton, SecretsFields, SelectField, TextArea, TextField } from '../views/components.js';
 
 const KIND_HELP: Record<string, string> = {
   linux: 'kernel + initrds over HTTP',
@@ -265,30 +265,7 @@ const ProfileForm: FC<{ ui: Ui; csrf: string; action: string; v: ProfileFormValu
 
     <TextArea name="files" label="Per-host files" value={v.files} error={errors.files} rows={3} hint="One file=template per line, e.g. ks.cfg=kickstart/rhel.cfg" />
     <TextArea name="variables" label="Variables" value={v.variables} error={errors.variables} rows={3} hint="One name=value per line" />
-    <fieldset class={`field${errors.secret_name || errors.secret_value ? ' has-error' : ''}`}>
-      <legend>Secrets</legend>
-      <p class="hint">Values are never shown; they reach per-host files only while a task is open (or always, if marked).</p>
-      {v.secretNames.length ? (
-        <ul class="plain">
-          {v.secretNames.map((n) => (
-            <li>
-              <label class="check-label">
-                <input type="checkbox" name="secret_remove" value={n} checked={v.secretRemove.includes(n)} /> remove <code>{n}</code>
-              </label>
-            </li>
-          ))}
-        </ul>
-      ) : (
-        <p class="muted">None set.</p>
-      )}
-      <div class="grid3">
-        <TextField name="secret_name" label="New secret name" value={v.secretName} error={errors.secret_name} autocomplete="off" />
-        <TextField name="secret_value" label="Value" type="password" value="" error={errors.secret_value} autocomplete="new-password" />
-        <label class="check-label align-end">
-          <input type="checkbox" name="secret_always" value="1" checked={v.secretAlways} /> serve always
-        </label>
-      </div>
-    </fieldset>
+    <SecretsFields v={v} errors={errors} hint="Values are never shown; they reach per-host files only while a task is open (or always, if marked)." />
     <div class="actions">
       <button type="submit">{creating ? 'Add profile' : 'Save profile'}</button>
       <a href={`${ui.base}/profiles`}>Cancel</a>

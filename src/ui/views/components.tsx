@@ -272,3 +272,35 @@ export const PostButton: FC<{ action: string; csrf: string; label: string; confi
     </button>
   </form>
 );
+
+/** The secrets part of a host or profile form: names only (values are never shown), remove boxes, one new secret. */
+export const SecretsFields: FC<{
+  v: { secretNames: string[]; secretRemove: string[]; secretName: string; secretAlways: boolean };
+  errors: Record<string, string | undefined>;
+  hint: string;
+}> = ({ v, errors, hint }) => (
+  <fieldset class={`field${errors.secret_name || errors.secret_value ? ' has-error' : ''}`}>
+    <legend>Secrets</legend>
+    <p class="hint">{hint}</p>
+    {v.secretNames.length ? (
+      <ul class="plain">
+        {v.secretNames.map((n) => (
+          <li>
+            <label class="check-label">
+              <input type="checkbox" name="secret_remove" value={n} checked={v.secretRemove.includes(n)} /> remove <code>{n}</code>
+            </label>
+          </li>
+        ))}
+      </ul>
+    ) : (
+      <p class="muted">None set.</p>
+    )}
+    <div class="grid3">
+      <TextField name="secret_name" label="New secret name" value={v.secretName} error={errors.secret_name} autocomplete="off" />
+      <TextField name="secret_value" label="Value" type="password" value="" error={errors.secret_value} autocomplete="new-password" />
+      <label class="check-label align-end">
+        <input type="checkbox" name="secret_always" value="1" checked={v.secretAlways} /> serve always
+      </label>
+    </div>
+  </fieldset>
+);
