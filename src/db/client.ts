@@ -26,3 +26,14 @@ export function openDb(file: string, opts: { migrate?: boolean } = {}): Db {
   if (opts.migrate !== false) migrate(db, { migrationsFolder: migrationsDir });
   return db;
 }
+
+/**
+ * A write transaction: BEGIN IMMEDIATE takes the write lock at the start, so
+ * the busy timeout applies. A deferred transaction that reads and then writes
+ * fails at once with SQLITE_BUSY when another connection (the event writer or
+ * retention worker) committed after its read: the soak run saw renders, task
+ * changes and template saves answered 500 "database is locked" that way.
+ */
+export function writeTx<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn, { behavior: 'immediate' });
+}

@@ -7,6 +7,7 @@ import type { Db } from './client.js';
 import { bootEvents, hosts, profiles, settings, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { profileRow, type ProfileInput } from '../boot/profile.js';
+import { writeTx } from './client.js';
 
 export interface HostInput {
   mac: string;
@@ -323,12 +324,12 @@ export function createStore(db: Db, now: () => number = Date.now) {
     /** Batched by the event log: events and the last-seen times (and reported facts) of the hosts they name, in one transaction. */
     writeEventBatch(events: NewBootEvent[], seen: Map<string, SeenHost>): void {
       if (events.length === 0 && seen.size === 0) return;
-      writeBatch(events, seen);
+      writeBatch.immediate(events, seen);
     },
 
     /** All-or-nothing: either every line is applied or none (the caller validated the lines). */
     importHosts(lines: ImportLine[]): { added: number; updated: number } {
-      return db.transaction(() => {
+      return writeTx(db, () => {
         let added = 0;
         let updated = 0;
         for (const l of lines) {
@@ -376,7 +377,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
     /** Every save is a new version; nothing is overwritten. */
     saveTemplate(name: string, body: string, comment = ''): TemplateVersion {
       wrote();
-      return db.transaction(() => {
+      return writeTx(db, () => {
         const last = latestTemplateStmt.get({ name });
         return db
           .insert(templates)

@@ -9,6 +9,7 @@ import type { Db } from '../db/client.js';
 import { ACTIVE_TASK_STATES, hosts, profiles, taskEvents, tasks, type Task, type TaskEvent, type TaskState } from '../db/schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { afterFailure, canMove, expiryReason, isActiveAt, type SweepLimits } from './machine.js';
+import { writeTx } from '../db/client.js';
 
 export interface NewTasks {
   hostIds: number[];
@@ -114,7 +115,7 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
 
     /** One task per host, all or none. */
     create(input: NewTasks): Task[] {
-      return db.transaction(() => {
+      return writeTx(db, () => {
         const at = now();
         const batch = input.hostIds.length > 1 ? randomBytes(6).toString('hex') : null;
         const busy: number[] = [];
@@ -156,7 +157,7 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
 
     /** The boot script for this task was handed out. */
     served(t: Task): Task {
-      return db.transaction(() => move(get(t.id), 'served', 'boot'));
+      return writeTx(db, () => move(get(t.id), 'served', 'boot'));
     },
 
     /**
@@ -165,7 +166,7 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
      * back to pending for another attempt.
      */
     report(id: number, what: 'running' | 'progress' | 'done' | 'failed', message: string): Task {
-      return db.transaction(() => {
+      return writeTx(db, () => {
         const t = get(id);
         if (what === 'progress' && t.state === 'served') return move(t, 'running', 'callback', message);
         if (what === 'progress' || what === 'running') return move(t, 'running', 'callback', message);
@@ -179,7 +180,7 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
     },
 
     cancel(id: number, expectVersion?: number): Task {
-      return db.transaction(() => {
+      return writeTx(db, () => {
         const t = get(id);
         if (expectVersion !== undefined && expectVersion !== t.version) throw new ConflictError(`task ${id} was changed meanwhile (now version ${t.version}, you had ${expectVersion}): reload and try again`);
         return move(t, 'cancelled', 'admin', 'cancelled by an admin');
@@ -205,7 +206,7 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
         const why = expiryReason(t, at, limits);
         if (!why) continue;
         try {
-          expired.push(db.transaction(() => move(get(t.id), 'expired', 'sweeper', why)));
+          expired.push(writeTx(db, () => move(get(t.id), 'expired', 'sweeper', why)));
         } catch (e) {
           if (!(e instanceof ConflictError)) throw e; // changed meanwhile: next sweep looks again
         }

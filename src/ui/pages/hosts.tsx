@@ -14,6 +14,7 @@ import { field, fields, flash, macPath, safeReturn, type Ui, type UiContext, typ
 import { adminFieldErrors, pairsText, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
 import { HOST_SORTS, type HostRow, type HostSort } from '../queries.js';
 import { Badge, Csrf, FieldError, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
+import { writeTx } from '../../db/client.js';
 
 const PER_PAGE = [25, 50, 100, 200];
 const SORT_LABELS: Record<HostSort, string> = {
@@ -485,7 +486,7 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
         flash(c, 'ok', `Task "${profile}" assigned to ${created.length} host(s).`);
       } else if (action === 'profile') {
         // All or none: one transaction around the per-host updates.
-        ui.store.db.transaction(() => {
+        writeTx(ui.store.db, () => {
           for (const mac of macs) ui.admin.updateHost(mac, { profile });
         });
         flash(c, 'ok', profile ? `Standing profile of ${macs.length} host(s) set to "${profile}".` : `Standing profile of ${macs.length} host(s) cleared.`);
