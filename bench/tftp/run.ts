@@ -15,6 +15,9 @@
  * out of the OACK and the transfer runs at windowsize 1.
  *
  * usage: node --import tsx bench/tftp/run.ts [--rounds 3] [--seconds 4] [--concurrency 64] [--servers chainboot,tftpd-hpa,dnsmasq] [--json out.json]
+ *        [--files ipxe.efi] [--blksizes 1468] [--windows 1]   (a part of the matrix)
+ * BENCH_TFTP_NODE_ARGS adds node flags to chainboot's server (a CPU profile, perf maps);
+ * BENCH_TFTP_REF=DIR with --servers …,chainboot-ref runs another checkout's server too (A/B).
  * needs: root, cc, ip; scripts/install-tftp-test-deps.sh installs the peers.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -41,8 +44,11 @@ const FILES = [
   { name: 'undionly.kpxe', size: 74_000, maxTransfers: 40_000, timeFactor: 1 },
   { name: 'ipxe.efi', size: 1_048_576, maxTransfers: 4_000, timeFactor: 2 },
 ];
-const BLKSIZES = [512, 1468];
-const WINDOWS = [1, 8];
+// --files, --blksizes, --windows narrow the matrix while iterating on one case.
+const onlyFiles = arg('files', '').split(',').filter(Boolean);
+if (onlyFiles.length) FILES.splice(0, FILES.length, ...FILES.filter((f) => onlyFiles.includes(f.name)));
+const BLKSIZES = arg('blksizes', '512,1468').split(',').map(Number);
+const WINDOWS = arg('windows', '1,8').split(',').map(Number);
 
 function need(path: string, what: string): void {
   if (!existsSync(path)) {
@@ -122,7 +128,12 @@ function cpuNs(r: Running): number | null {
 function commandFor(name: string): string[] {
   switch (name) {
     case 'chainboot':
-      return [process.execPath, '--import', 'tsx', join(repo, 'bench/tftp/serve.ts'), root, '69'];
+      // BENCH_TFTP_NODE_ARGS: node flags for chainboot's server process only, e.g.
+      // "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--perf-basic-prof" (for perf).
+      return [process.execPath, ...(process.env.BENCH_TFTP_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(repo, 'bench/tftp/serve.ts'), root, '69'];
+    case 'chainboot-ref':
+      // Another checkout of chainboot (BENCH_TFTP_REF=DIR), for A/B runs of a change within one bench.
+      return [process.execPath, '--import', 'tsx', join(resolve(process.env.BENCH_TFTP_REF ?? '.'), 'bench/tftp/serve.ts'), root, '69'];
     case 'tftpd-hpa':
       return ['/usr/sbin/in.tftpd', '--foreground', '-4', '--address', ':69', '--secure', '--user', 'nobody', root];
     case 'dnsmasq':
@@ -319,7 +330,7 @@ async function main(): Promise<void> {
         for (const s of SERVERS) {
           const m = med(f.name, b, w, s);
           if (!m) continue;
-          lines.push(`| ${f.name} | ${b} | ${w} | ${s}${s !== 'chainboot' && w > 1 ? ' (no RFC 7440: runs at 1)' : ''} | ${m.tps.toFixed(0)} | ${m.mbps.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.failed} | ${m.cpu ?? '?'} |`);
+          lines.push(`| ${f.name} | ${b} | ${w} | ${s}${!s.startsWith('chainboot') && w > 1 ? ' (no RFC 7440: runs at 1)' : ''} | ${m.tps.toFixed(0)} | ${m.mbps.toFixed(1)} | ${m.p99.toFixed(1)} | ${m.failed} | ${m.cpu ?? '?'} |`);
         }
       }
     }
