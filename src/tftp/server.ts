@@ -135,7 +135,8 @@ interface Session {
   transfer: Transfer | null;
   socket: Socket | null;
   timer: NodeJS.Timeout | null;
-  timerMs: number;
+  /** When the retransmission timeout is due (performance.now() ms); the timer may be set for earlier. */
+  deadline: number;
   closeFile: () => void;
   detail: Record<string, unknown>;
   ended: boolean;
@@ -167,6 +168,42 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     if (!via) return;
     counters.errors++;
     via.send(encodeError(code, message), to.port, to.address);
+  }
+
+  // Replies wait for the end of the event loop's I/O phase and then go out
+  // together: every ACK that is already waiting is read first. Sending at once
+  // woke the load's reader on every packet, and the server lost its CPU on
+  // nearly every send (a context switch per DATA packet); in one burst the
+  // reader wakes once for many. Same order per socket; a session that ends
+  // sends what it queued before its socket closes (flushSends in endSession).
+  const outbox: unknown[] = [];
+  let flushScheduled = false;
+  function queueSend(sock: Socket, parts: Buffer[], port: number, address: string): void {
+    outbox.push(sock, parts, port, address);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushSends);
+    }
+  }
+  function queueClose(sock: Socket): void {
+    outbox.push(sock, null, 0, '');
+  }
+  function flushSends(): void {
+    flushScheduled = false;
+    const n = outbox.length;
+    for (let i = 0; i < n; i += 4) {
+      const sock = outbox[i] as Socket;
+      const parts = outbox[i + 1] as Buffer[] | null;
+      try {
+        if (parts) sock.send(parts, outbox[i + 2] as number, outbox[i + 3] as string);
+        else sock.close();
+      } catch (err) {
+        // A socket closed under a queued packet: that packet is lost like any other.
+        // (or already closed after a socket error)
+        log.debug({ err }, 'TFTP: a queued packet could not be sent');
+      }
+    }
+    outbox.length = 0;
   }
 
   function record(s: { client: RemoteInfo; filename: string; started: number }, result: string, status: number, detail: Record<string, unknown>): void {
@@ -269,7 +306,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       transfer: null,
       socket: null,
       timer: null,
-      timerMs: 0,
+      deadline: 0,
       closeFile: noop,
       detail: { mode: p.mode, options: requested },
       ended: false,
@@ -338,14 +375,19 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           fallback: { blksize: DEFAULT_BLKSIZE, windowsize: 1, timeoutMs },
         },
         {
-          send: (parts) => sock.send(parts, s.client.port, s.client.address),
+          send: (parts) => queueSend(sock, parts, s.client.port, s.client.address),
+          // One timer per session, moved lazily: a packet only sets the deadline
+          // (re-arming a Node timer on every DATA packet costs more than the
+          // packet); when the timer fires early it sleeps again for what is left.
           arm: (ms) => {
-            if (s.timer && s.timerMs === ms) s.timer.refresh();
-            else {
-              if (s.timer) clearTimeout(s.timer);
-              s.timerMs = ms;
-              s.timer = setTimeout(() => s.transfer?.onTimeout(), ms);
+            const due = performance.now() + ms;
+            // A shorter timeout than before (a client that ignored the OACK falls back to the default) must not wait for the old timer.
+            if (s.timer && due < s.deadline) {
+              clearTimeout(s.timer);
+              s.timer = null;
             }
+            s.deadline = due;
+            if (!s.timer) s.timer = setTimeout(onSessionTimer, ms, s);
           },
           disarm: () => {
             if (s.timer) clearTimeout(s.timer);
@@ -501,10 +543,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     if (s.socket) {
       const sock = s.socket;
       s.socket = null;
-      try {
-        sock.close();
-      } catch {
-        // already closed after a socket error
+      // Closed after what it still has to send (the outbox keeps each socket's order).
+      if (outbox.length) queueClose(sock);
+      else {
+        try {
+          sock.close();
+        } catch {
+          // already closed after a socket error
+        }
       }
     }
     if (sessions.get(s.key) === s) {
@@ -603,6 +649,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           else endSession(s, 'aborted: server shutting down', STATUS.busy, { outcome: 'aborted' });
         }
       }
+      // The ERRORs of aborted transfers go out before the request socket closes.
+      flushSends();
       const m = main;
       main = null;
       if (m) await new Promise<void>((resolve) => m.close(() => resolve()));
@@ -625,6 +673,18 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 }
 
 function noop(): void {}
+
+function onSessionTimer(s: Session): void {
+  s.timer = null;
+  if (s.ended) return;
+  const left = s.deadline - performance.now();
+  // Timers may fire up to a millisecond early (they count whole milliseconds).
+  if (left >= 1) {
+    s.timer = setTimeout(onSessionTimer, Math.ceil(left), s);
+    return;
+  }
+  s.transfer?.onTimeout();
+}
 
 /** The settings that may change while the server runs (everything but ports, addresses, root and single-port mode). */
 export type TftpLiveSettings = Pick<TftpServerOptions, 'blksizeMax' | 'blksizeBySubnet' | 'windowsizeMax' | 'noOptions' | 'maxSessions' | 'maxSessionsPerClient' | 'retries' | 'timeoutMs'>;
