@@ -335,7 +335,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const peers = SERVERS.filter((s) => s !== 'chainboot');
+  const peers = SERVERS.filter((s) => !s.startsWith('chainboot'));
   if (SERVERS.includes('chainboot') && peers.length) {
     lines.push('');
     lines.push('Ratios (transfers/s, chainboot ÷ best peer at windowsize 1):');
