@@ -17,6 +17,7 @@
  *
  *   --no-events      chainboot without the boot event log (what recording costs)
  *   --no-host-lookup chainboot without the per-request SQLite host lookup (what it costs)
+ *   --no-host-cache  chainboot asking SQLite for every packet's host, without the cache (dhcp/host-cache.ts)
  *   --max-batch N    the event log's maxBatch (events posted to the writer at once)
  *   --only NAME      dnsmasq or chainboot alone (quicker while tuning; no ratio)
  *   --compare DIR    also run the chainboot build in DIR (a dist/src folder), e.g. the code before a change
@@ -43,6 +44,7 @@ const seconds = Number(arg('seconds') ?? 10);
 const rounds = Number(arg('rounds') ?? 2);
 const noEvents = process.argv.includes('--no-events');
 const noHostLookup = process.argv.includes('--no-host-lookup');
+const noHostCache = process.argv.includes('--no-host-cache');
 const maxBatch = arg('max-batch');
 const only = arg('only');
 const compareDir = arg('compare');
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
           line.push(`${v.name} ${all[v.name]!.at(-1)!.perSecond.toFixed(0)}/s`);
           continue;
         }
-        const env = [`CHAINBOOT_DIST=${v.dist}`, ...(noEvents ? ['BENCH_NO_EVENTS=1'] : []), ...(noHostLookup ? ['BENCH_NO_DB=1'] : []), ...(maxBatch ? [`BENCH_MAX_BATCH=${maxBatch}`] : [])];
+        const env = [`CHAINBOOT_DIST=${v.dist}`, ...(noEvents ? ['BENCH_NO_EVENTS=1'] : []), ...(noHostLookup ? ['BENCH_NO_DB=1'] : []), ...(noHostCache ? ['BENCH_NO_HOST_CACHE=1'] : []), ...(maxBatch ? [`BENCH_MAX_BATCH=${maxBatch}`] : [])];
         const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
         const [cmd, args] = taskset(1, 'env', [...env, process.execPath, ...prof, resolve(REPO, 'bench/dhcp/server.mjs')]);
         const cb = lab.spawn(srv, v.name, cmd, args);
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
     const row = (name: string, r: Result) =>
       `${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(3).padStart(8)} ${r.p99.toFixed(3).padStart(8)} ${r.max.toFixed(2).padStart(8)} ${String(r.lost).padStart(6)} ${r.serverCpuUsPerReq!.toFixed(1).padStart(10)} ${r.serverCpuPct!.toFixed(0).padStart(6)}% ${r.mainThreadCpuPct!.toFixed(0).padStart(6)}% ${r.loadgenCpuPct.toFixed(0).padStart(6)}% ${r.otherCpuPct!.toFixed(0).padStart(6)}%`;
     console.log(
-      `\nbench/dhcp: ${clients} concurrent clients, ${seconds} s per run, best of ${rounds} round(s), BIOS PXE DISCOVERs broadcast over a veth pair${noEvents ? ', chainboot WITHOUT the boot event log' : ''}${noHostLookup ? ', chainboot WITHOUT host lookups' : ''}${maxBatch ? `, event maxBatch ${maxBatch}` : ''}${pinned ? ', load generator on CPU 0 and server on CPU 1' : ''}${compareDir ? `, compare = ${compareDir}` : ''}`,
+      `\nbench/dhcp: ${clients} concurrent clients, ${seconds} s per run, best of ${rounds} round(s), BIOS PXE DISCOVERs broadcast over a veth pair${noEvents ? ', chainboot WITHOUT the boot event log' : ''}${noHostLookup ? ', chainboot WITHOUT host lookups' : ''}${noHostCache ? ', chainboot WITHOUT the host lookup cache' : ''}${maxBatch ? `, event maxBatch ${maxBatch}` : ''}${pinned ? ', load generator on CPU 0 and server on CPU 1' : ''}${compareDir ? `, compare = ${compareDir}` : ''}`,
     );
     console.log(`${'server'.padEnd(10)} ${'answers/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'lost'.padStart(6)} ${'cpu µs/req'.padStart(10)} ${'srvcpu'.padStart(7)} ${'main'.padStart(7)} ${'gencpu'.padStart(7)} ${'other'.padStart(7)}`);
     for (const v of variants) if (best[v.name]) console.log(row(v.name, best[v.name]!));

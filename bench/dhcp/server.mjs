@@ -12,6 +12,7 @@
  *   CHAINBOOT_DIST=DIR the build to run (a dist/src folder; default this tree's)
  *   BENCH_NO_EVENTS=1  no boot event log (to show what recording costs)
  *   BENCH_NO_DB=1      no host lookup (every MAC unknown without asking SQLite)
+ *   BENCH_NO_HOST_CACHE=1 the host lookup asks SQLite for every packet (as before the cache)
  *   BENCH_MAX_BATCH=N  the event log's maxBatch
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +28,8 @@ const { createEventLog } = await import(new URL('boot/events.js', dist).href);
 const { startEventWriter } = await import(new URL('boot/event-writer.js', dist).href);
 const { createLogger } = await import(new URL('log.js', dist).href);
 const { createProxyDhcpServer } = await import(new URL('dhcp/server.js', dist).href);
+// Builds from before the host lookup cache (--compare DIR) look hosts up per packet.
+const hostCache = await import(new URL('dhcp/host-cache.js', dist).href).catch(() => null);
 // Builds from before boot ids (--compare DIR) have no correlator: run them without.
 const bootIds = await import(new URL('metrics/boot-id.js', dist).href).catch(() => null);
 
@@ -46,7 +49,8 @@ const events = createEventLog({ store, writer, onError, ...(process.env.BENCH_MA
 
 const server = createProxyDhcpServer({
   httpBaseUrl: 'http://10.95.0.1:8080',
-  hostLookup: process.env.BENCH_NO_DB ? () => undefined : (mac) => store.hostAndProfile(mac).host,
+  // As serve does: the host table's answers cached (dhcp/host-cache.ts).
+  hostLookup: process.env.BENCH_NO_DB ? () => undefined : hostCache && !process.env.BENCH_NO_HOST_CACHE ? hostCache.createHostLookupCache(db.$client, (mac) => store.hostAndProfile(mac).host) : (mac) => store.hostAndProfile(mac).host,
   log,
   events: process.env.BENCH_NO_EVENTS ? undefined : events,
   // As serve does: every DISCOVER gets its machine's boot id.

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { createProxyDhcpServer, ProxyDhcpConfigError, type HandledKind, type ProxyDhcpServerOptions } from '../../src/dhcp/server.js';
+import { createHostLookupCache } from '../../src/dhcp/host-cache.js';
 import { decodePacket, messageType } from '../../src/dhcp/packet.js';
 import { silentLogger } from '../../src/log.js';
 import { openDb } from '../../src/db/client.js';
@@ -117,6 +118,22 @@ describe('proxyDHCP listener', () => {
     await handledCount(1);
     expect(server.counters.ignored).toEqual({ 'host-ignored': 1 });
     expect(events[0]).toMatchObject({ result: 'ignored: host-ignored', status: 204 });
+  });
+
+  it('per-host control through the host lookup cache, as serve wires it', async () => {
+    const db = openDb(':memory:');
+    const store = createStore(db);
+    store.createHost({ mac: '52:54:00:ab:cd:01', dhcpMode: 'ignore' });
+    const { server, handledCount } = start({ hostLookup: createHostLookupCache(db.$client, (mac) => store.hostAndProfile(mac).host) });
+    const { proxy } = await server.listen();
+    const c = await client();
+    c.send(request(), proxy.port!);
+    await handledCount(1);
+    expect(server.counters.ignored).toEqual({ 'host-ignored': 1 });
+    store.updateHost('52:54:00:ab:cd:01', { dhcpMode: 'follow' });
+    c.send(request(), proxy.port!);
+    await handledCount(2);
+    expect(server.counters.acks).toEqual({ efi64: { loader: 1 } });
   });
 
   it('writes through the real boot event log', async () => {
