@@ -149,4 +149,22 @@ describe('rate limiter', () => {
     }
     expect(rl.size).toBeLessThanOrEqual(1000);
   });
+  it('forgets a key only once its bucket has refilled', () => {
+    let t = 0;
+    const rl = createRateLimiter({ burst: 2, perSecond: 1 }, () => t);
+    t = 1500;
+    expect([rl.allow('a'), rl.allow('a'), rl.allow('a')]).toEqual([true, true, false]);
+    t = 2100;
+    rl.allow('x'); // the generations turn over: 'a' is in the previous one
+    t = 2600;
+    // 1.1 tokens back, not a fresh burst of 2
+    expect([rl.allow('a'), rl.allow('a')]).toEqual([true, false]);
+    // Unused for more than a refill period, twice over: dropped (a full bucket would give the same).
+    t = 4700;
+    rl.allow('b');
+    t = 6800;
+    rl.allow('c');
+    expect(rl.size).toBe(2);
+    expect([rl.allow('a'), rl.allow('a'), rl.allow('a')]).toEqual([true, true, false]);
+  });
 });
