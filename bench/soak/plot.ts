@@ -361,6 +361,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   const rows = parseCsv(readFileSync(csv, 'utf8'));
-  writeFileSync(out, renderChart(soakChart(rows, `chainboot soak ${csv}`)));
+  const dir = csv.split('/').slice(-2, -1)[0] ?? csv;
+  writeFileSync(out, renderChart(soakChart(rows, `chainboot soak ${dir}, ${rows.at(-1)?.minutes?.toFixed(0) ?? '?'} min`)));
   process.stdout.write(condensedTable(rows, Number(process.argv[4] ?? 3)) + '\n');
 }
