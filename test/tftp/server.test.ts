@@ -377,6 +377,66 @@ describe('retransmission', () => {
     }
   });
 
+  it('a client slower than one packet per timeout but faster than the timeout gets no retransmission', async () => {
+    // The retransmission deadline moves with every packet sent: 4 ACKs 300 ms apart
+    // span more than the 1 s timeout, and none of them is late.
+    const { server, port, sink } = await startServer({ root, timeoutMs: 1000 });
+    const c = await RawClient.open();
+    try {
+      let r = await rrq(c, port, 'small.bin', [['blksize', '256']]);
+      expect(r.packet.op).toBe('oack');
+      const tid = r.from.port;
+      await c.send(encodeAck(0), tid);
+      const blocks: number[] = [];
+      for (;;) {
+        r = await c.next('DATA');
+        if (r.packet.op !== 'data') throw new Error(`expected DATA, got ${r.packet.op}`);
+        blocks.push(r.packet.block);
+        await new Promise((ok) => setTimeout(ok, 300));
+        await c.send(encodeAck(r.packet.block), tid);
+        if (r.packet.data.length < 256) break;
+      }
+      expect(blocks).toEqual([1, 2, 3, 4]);
+      const ev = await sink.waitFor((e) => e.request === 'small.bin');
+      expect(ev.detail).toMatchObject({ outcome: 'complete', retransmits: 0, packets: 5 });
+    } finally {
+      c.close();
+      await server.close();
+    }
+  });
+
+  it('every transfer socket is closed when its transfer ends, after its last packet', async () => {
+    const made: Socket[] = [];
+    const closed = new Set<Socket>();
+    const { server, port, sink } = await startServer({
+      root,
+      createSocket: (type) => {
+        const sock = createSocket(type);
+        made.push(sock);
+        sock.on('close', () => closed.add(sock));
+        return sock;
+      },
+    });
+    const c = await RawClient.open();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const { data } = await download(c, await rrq(c, port, 'small.bin'));
+        expect(data.equals(bytes(1000, 3))).toBe(true);
+        await sink.waitFor((e) => e.request === 'small.bin' && sink.events.filter((x) => x.request === 'small.bin').length === i + 1);
+      }
+      // made[0] is the request socket; the three transfer sockets close within the loop turn after their last packet.
+      await new Promise((ok) => setImmediate(ok));
+      await new Promise((ok) => setImmediate(ok));
+      expect(made.length).toBe(4);
+      expect(made.slice(1).every((s) => closed.has(s))).toBe(true);
+      expect(closed.has(made[0]!)).toBe(false);
+      expect(server.counters).toMatchObject({ active: 0, completed: 3 });
+    } finally {
+      c.close();
+      await server.close();
+    }
+  });
+
   it('lost final ACK: the session ends after the retries and is logged as unconfirmed', async () => {
     const { server, port, sink } = await startServer({ root, timeoutMs: 10, retries: 2 });
     const c = await RawClient.open();
