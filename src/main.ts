@@ -20,6 +20,7 @@ import { loaderReport } from './boot/loaders.js';
 import { explainBindError } from './net/bind.js';
 import { createProxyDhcpServer, type ProxyDhcpServer } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
+import { createHostLookupCache } from './dhcp/host-cache.js';
 import { createTftpServer, type TftpServer } from './tftp/server.js';
 import { parseTftpSettings } from './tftp/settings.js';
 import { limitConnections } from './http/conn-limit.js';
@@ -288,7 +289,8 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
       bindAddress: d.bindAddress,
       advertiseIp: d.advertiseIp,
       httpBaseUrl: s.baseUrl,
-      hostLookup: (mac) => s.store.hostAndProfile(mac).host,
+      // Unknown MACs (most of a DISCOVER storm) answered from memory; known hosts read from the store.
+      hostLookup: createHostLookupCache(s.db.$client, (mac) => s.store.hostAndProfile(mac).host),
       log: log.child({ svc: 'dhcp' }),
       events: s.events,
       bootId: s.boot.boots.dhcp,
