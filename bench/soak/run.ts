@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { condensedTable, renderChart, soakChart } from './plot.js';
+import { condensedTable, parseCsv, renderChart, soakChart } from './plot.js';
 import type { LoadSettings } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -622,7 +622,8 @@ async function main(): Promise<number> {
   lines.push(`after the load stopped: RSS ${idle.rss.toFixed(1)} MB, ${idle.fds} fds; peak RSS (VmHWM) ${rows.at(-1)!.hwm_mb!.toFixed(1)} MB`);
   lines.push('');
   lines.push(`every ${MINUTES >= 15 ? 3 : 1} minute(s): RSS, heap and fds at the end of the window; CPU its mean; eld/hz p99 the median of its samples' p99s, eld max the largest; counts summed`);
-  lines.push(condensedTable(rows, MINUTES >= 15 ? 3 : 1));
+  // From the CSV as written (what `plot.ts soak.csv` prints too).
+  lines.push(condensedTable(parseCsv(readFileSync(csv, 'utf8')), MINUTES >= 15 ? 3 : 1));
   lines.push('');
   lines.push(`flatness over the second half (minutes ${(xs.at(-1)! / 2).toFixed(1)}–${xs.at(-1)!.toFixed(1)}): growth of the least-squares line across it, against its mean`);
   for (const v of [...verdicts, ...info]) {
