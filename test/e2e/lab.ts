@@ -163,14 +163,20 @@ export class E2eLab {
     this.lab.ip('-n', this.br, 'link', 'set', tap, 'master', 'br0');
     this.lab.ip('-n', this.br, 'link', 'set', tap, 'up');
     const serial = join(this.tmp, `${vm.name}.serial`);
-    const args = ['-accel', 'tcg', '-m', '512', '-smp', '1', '-display', 'none', '-no-reboot', '-serial', `file:${serial}`, '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
+    const firmwareLog = join(this.tmp, `${vm.name}.firmware`);
+    const args = ['-accel', 'tcg', '-m', '512', '-smp', '1', '-display', 'none', '-serial', `file:${serial}`, '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
     if (vm.firmware === 'bios') {
       // SeaBIOS runs the NIC's iPXE option ROM; the disk, if any, comes next.
-      args.push('-machine', 'pc', '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`, '-boot', 'order=nc');
+      // A boot attempt that fails (iPXE's DHCP timing out on a starved
+      // machine) reboots after 3 s and tries again, as a real machine set to
+      // network boot would; SeaBIOS's own log goes to a file for diagnosis.
+      args.push('-machine', 'pc', '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`, '-boot', 'order=nc,reboot-timeout=3000');
+      args.push('-chardev', `file,id=seabios,path=${firmwareLog}`, '-device', 'isa-debugcon,iobase=0x402,chardev=seabios');
       args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
       if (vm.disk) args.push('-drive', `file=${this.art.disk},format=raw,if=ide,snapshot=on`);
     } else {
       // OVMF with the NIC's iPXE ROM removed (romfile=): EDK2's own PXE stack boots.
+      args.push('-no-reboot');
       const vars = join(this.tmp, `${vm.name}.vars.fd`);
       copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
       args.push('-machine', 'q35');
@@ -185,7 +191,15 @@ export class E2eLab {
       const limit = setTimeout(() => {
         void qemu.stop();
         const out = existsSync(serial) ? readFileSync(serial, 'latin1') : '';
-        reject(new Error(`${vm.name} (${vm.firmware}) did not finish within ${limitMs / 1000} s; serial output:\n${tail(out)}\nqemu: ${qemu.lines.join('\n')}`));
+        const fw = existsSync(firmwareLog) ? tail(readFileSync(firmwareLog, 'latin1'), 25) : '(none)';
+        let events = '';
+        try {
+          events = JSON.stringify(this.api(`/events?mac=${vm.mac}&limit=40`));
+        } catch (e) {
+          events = `(could not read: ${(e as Error).message})`;
+        }
+        const dhcp = this.dnsmasq.lines.filter((l) => l.toLowerCase().includes(vm.mac)).slice(-10).join('\n');
+        reject(new Error(`${vm.name} (${vm.firmware}) did not finish within ${limitMs / 1000} s; serial output:\n${tail(out)}\nfirmware log:\n${fw}\nchainboot events: ${events}\ndnsmasq: ${dhcp}\nqemu: ${qemu.lines.join('\n')}`));
       }, limitMs);
       qemu.child.once('exit', (code, signal) => {
         clearTimeout(limit);
