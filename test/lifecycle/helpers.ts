@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { encodeAck, encodeRequest } from '../../src/tftp/packet.js';
 import { startServe, type Served } from '../helpers/process.js';
-import { BOUND_MS, RawClient } from '../tftp/helpers.js';
+import { BOUND_MS, bytes, RawClient } from '../tftp/helpers.js';
 
 export { BOUND_MS };
 
@@ -156,16 +156,5 @@ export async function heldTftpRead(port: number, name: string, holdAfter: number
   return { held, result };
 }
 
-/** Bytes that differ from run to run of nothing: a fixed pattern so a mix-up of files shows. */
-export function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** A fixed pattern, so a mix-up of files shows (the TFTP tests' generator). */
+export const pattern = (n: number, seed: number): Buffer => bytes(n, seed);
