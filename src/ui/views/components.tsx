@@ -129,6 +129,18 @@ interface InputProps {
   list?: string;
 }
 
+/** What every field ends with: its hint (referenced by aria-describedby) and its error. */
+const FieldFoot: FC<{ name: string; hint?: string; error?: string }> = ({ name, hint, error }) => (
+  <>
+    {hint ? (
+      <p class="hint" id={`${name}-hint`}>
+        {hint}
+      </p>
+    ) : null}
+    <FieldError name={name} error={error} />
+  </>
+);
+
 export const TextField: FC<InputProps> = (p) => (
   <div class={`field${p.error ? ' has-error' : ''}`}>
     <label for={p.name}>{p.label}</label>
@@ -146,12 +158,7 @@ export const TextField: FC<InputProps> = (p) => (
       aria-invalid={p.error ? 'true' : undefined}
       aria-describedby={describedBy(p.name, p.error, p.hint)}
     />
-    {p.hint ? (
-      <p class="hint" id={`${p.name}-hint`}>
-        {p.hint}
-      </p>
-    ) : null}
-    <FieldError name={p.name} error={p.error} />
+    <FieldFoot name={p.name} hint={p.hint} error={p.error} />
   </div>
 );
 
@@ -175,12 +182,7 @@ export const TextArea: FC<InputProps & { rows?: number }> = (p) => (
     >
       {textareaText(p.value)}
     </textarea>
-    {p.hint ? (
-      <p class="hint" id={`${p.name}-hint`}>
-        {p.hint}
-      </p>
-    ) : null}
-    <FieldError name={p.name} error={p.error} />
+    <FieldFoot name={p.name} hint={p.hint} error={p.error} />
   </div>
 );
 
@@ -197,12 +199,7 @@ export const SelectField: FC<InputProps & { options: (string | [string, string])
         );
       })}
     </select>
-    {p.hint ? (
-      <p class="hint" id={`${p.name}-hint`}>
-        {p.hint}
-      </p>
-    ) : null}
-    <FieldError name={p.name} error={p.error} />
+    <FieldFoot name={p.name} hint={p.hint} error={p.error} />
   </div>
 );
 
