@@ -161,6 +161,35 @@ export const bootEvents = sqliteTable(
   (t) => [index('boot_events_mac_at_idx').on(t.mac, t.at), index('boot_events_at_idx').on(t.at)],
 );
 
+/**
+ * A site: a place with its own subnets (a branch office, a rack row, a lab),
+ * reached through DHCP relays or served by a satellite. Requests are matched
+ * to a site by relay address (giaddr) or client address; the site can point
+ * big downloads at a cache or mirror of its own and override the defaults.
+ */
+export const sites = sqliteTable('sites', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  description: text('description').notNull().default(''),
+  /** IPv4 CIDRs of the site's client subnets ("10.20.0.0/16"). */
+  subnets: text('subnets', { mode: 'json' }).$type<string[]>().notNull().default([]),
+  /** Addresses of the site's DHCP relays (IP helpers): the giaddr of relayed requests. */
+  relays: text('relays', { mode: 'json' }).$type<string[]>().notNull().default([]),
+  /** Base URL kernels, initrds, WIMs, ISOs and images are fetched from at this site (a cache or mirror of /assets); empty = the centre. */
+  assetBaseUrl: text('asset_base_url').notNull().default(''),
+  /** The centre's URL as this site's clients reach it (scripts, per-host files); empty = the server's base URL. */
+  bootBaseUrl: text('boot_base_url').notNull().default(''),
+  /** Loader overrides by firmware family ({"efi64": "snponly.efi"}); merged over the server's. */
+  loaders: text('loaders', { mode: 'json' }).$type<Record<string, string>>().notNull().default({}),
+  /** Profile for this site's hosts that have none; empty = the server's default; "-" = boot the local disk. */
+  defaultProfile: text('default_profile').notNull().default(''),
+  /** PXE menu display at this site (never | always | onkey); empty = the server's. */
+  menuDisplay: text('menu_display').notNull().default(''),
+  version: integer('version').notNull().default(1),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+
 export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
   value: text('value').notNull(),
@@ -172,4 +201,5 @@ export type TaskEvent = typeof taskEvents.$inferSelect;
 export type Host = typeof hosts.$inferSelect;
 export type TemplateVersion = typeof templates.$inferSelect;
 export type BootEvent = typeof bootEvents.$inferSelect;
+export type Site = typeof sites.$inferSelect;
 export type NewBootEvent = typeof bootEvents.$inferInsert;
