@@ -34,6 +34,9 @@ import { createRetention, retentionWorkerAvailable, startRetentionWorker, type R
 import { writePidFile } from './db/backup.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import type { ReadinessChecks } from './metrics/http.js';
+import { createSiteDirectory, createSiteStore, type SiteDirectory, type SiteStore } from './sites/store.js';
+import { createSiteAdmin, type SiteAdmin } from './sites/admin.js';
+import { createAssetVersions } from './sites/asset-version.js';
 
 export interface Services {
   db: Db;
@@ -46,6 +49,7 @@ export interface Services {
   app: ReturnType<typeof createApp>;
   metrics: Metrics;
   baseUrl: string;
+  sites: { store: SiteStore; directory: SiteDirectory; admin: SiteAdmin };
   /** A reload (SIGHUP) changes these for the requests that follow. */
   live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void; setMetricsToken(token: string): void };
 }
@@ -93,7 +97,11 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
   const events = createEventLog({ store, writer, onError, intervalMs: opts.eventIntervalMs });
   const tasks = createTaskStore(db, () => taskSecret(store), opts.now);
   // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
-  const bootDeps = { store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks };
+  const siteStore = createSiteStore(db, opts.now);
+  const siteDirectory = createSiteDirectory(() => siteStore.list(), { onError: (err) => log.error({ err }, 'reading the site list failed: keeping the last one') });
+  const sites = { store: siteStore, directory: siteDirectory, admin: createSiteAdmin(siteStore, siteDirectory) };
+  const assetVersion = createAssetVersions(cfg.assetRoot);
+  const bootDeps = { store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion };
   const boot = createBootService(bootDeps);
   const metrics = createMetrics({ db, boot, events, processMetrics: opts.processMetrics });
   const admin = createAdmin({ store, engine, tasks });
@@ -121,6 +129,7 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     metrics,
     metricsToken: () => metricsToken || undefined,
     readiness: opts.readiness,
+    sites,
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
   const live = {
@@ -135,7 +144,7 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
       hash = token ? tokenHash(token) : (store.getSetting('admin_token_sha256') ?? ensureAdminToken(store, { ...cfg, adminToken: '' }, log));
     },
   };
-  return { db, store, events, tasks, engine, boot, admin, app, metrics, baseUrl, live };
+  return { db, store, events, tasks, engine, boot, admin, app, metrics, baseUrl, sites, live };
 }
 
 /** The key task tokens are made with: random, made once, kept in the database. */

@@ -12,6 +12,9 @@ import type { EventLog } from './events.js';
 import type { Host, Profile, Task } from '../db/schema.js';
 import type { TaskStore } from '../tasks/store.js';
 import { createBootCorrelator, type BootCorrelator } from '../metrics/boot-id.js';
+import type { SiteDirectory } from '../sites/store.js';
+import type { AssetVersions } from '../sites/asset-version.js';
+import { LOCAL_DEFAULT, type SiteMatch } from '../sites/model.js';
 
 /** Files every host can fetch without its profile naming them. */
 export const DEFAULT_FILES: Record<string, string> = {
@@ -44,6 +47,10 @@ export interface BootServiceDeps {
   tasks?: TaskStore;
   /** Boot correlation ids (metrics/boot-id.ts); one is made when not given. */
   boots?: BootCorrelator;
+  /** Sites: a request from a site's subnet gets the site's URLs and defaults. */
+  sites?: SiteDirectory;
+  /** Versions for validator-carrying asset URLs (?v=); none when not given. */
+  assetVersion?: AssetVersions;
 }
 
 /** What was rendered for machines (previews not counted), for /metrics. */
@@ -86,14 +93,33 @@ export function createBootService(deps: BootServiceDeps) {
   interface Lookup {
     host: Host | undefined;
     plan: BootPlan;
+    site: SiteMatch | undefined;
     /** The host's open task (served or running, or pending and due) and its profile. */
     open?: { task: Task; profile: Profile };
+  }
+
+  function siteOf(clientIp: string | undefined): SiteMatch | undefined {
+    return clientIp && deps.sites ? deps.sites.match({ client: clientIp }) : undefined;
+  }
+
+  /** The site's default profile ("-": the local disk), else the server's. */
+  function defaultProfileName(site: SiteMatch | undefined): string | undefined {
+    const own = site?.site.defaultProfile;
+    if (own === LOCAL_DEFAULT) return undefined;
+    return own || deps.defaultProfile || undefined;
+  }
+
+  /** The centre's URL as this request's site reaches it. */
+  function baseUrlFor(site: SiteMatch | undefined): string {
+    return site?.site.bootBaseUrl || deps.baseUrl;
   }
 
   function lookup(req: BootRequest): Lookup {
     let { host, profile } = store.hostAndProfile(req.mac);
     if (!host && req.record) host = store.discoverHost(req.mac, facts(req.client));
-    const defaultProfile = deps.defaultProfile ? store.getProfile(deps.defaultProfile) : undefined;
+    const site = siteOf(req.clientIp);
+    const defaultName = defaultProfileName(site);
+    const defaultProfile = defaultName ? store.getProfile(defaultName) : undefined;
     const choice = req.choice ? { name: req.choice, profile: store.getProfile(req.choice) } : undefined;
     let open: Lookup['open'];
     const task = host && deps.tasks ? deps.tasks.activeForHost(host.id) : undefined;
@@ -101,7 +127,7 @@ export function createBootService(deps: BootServiceDeps) {
       const tp = store.getProfileById(task.profileId);
       if (tp) open = { task, profile: tp };
     }
-    return { host, open, plan: decide({ host, hostProfile: profile, defaultProfile, choice, task: open }) };
+    return { host, open, site, plan: decide({ host, hostProfile: profile, defaultProfile, choice, task: open }) };
   }
 
   /** Secret values a per-host file may carry now: while a task is open, or those marked always. */
@@ -113,14 +139,33 @@ export function createBootService(deps: BootServiceDeps) {
     return out;
   }
 
-  function context(req: BootRequest, host: Host | undefined, profile: Profile | undefined, target: Target, extra: { task?: Task; secrets?: Record<string, string>; hostMenu?: boolean } = {}): RenderContext {
+  function context(
+    req: BootRequest,
+    look: { host: Host | undefined; site: SiteMatch | undefined },
+    profile: Profile | undefined,
+    target: Target,
+    extra: { task?: Task; secrets?: Record<string, string>; hostMenu?: boolean } = {},
+  ): RenderContext {
+    const { host, site } = look;
+    const baseUrl = baseUrlFor(site);
     const menuNames = extra.hostMenu && host ? host.menuProfiles : profile?.kind === 'menu' ? ((profile.options.entries as string[] | undefined) ?? []) : undefined;
     const menuEntries = menuNames?.map((n) => store.getProfile(n)).filter((p): p is Profile => !!p);
     const task =
       extra.task && deps.tasks
-        ? taskContext(deps.baseUrl, extra.task.id, extra.task.attempt, req.preview ? 'PREVIEW-TOKEN' : deps.tasks.tokenFor(extra.task))
+        ? taskContext(baseUrl, extra.task.id, extra.task.attempt, req.preview ? 'PREVIEW-TOKEN' : deps.tasks.tokenFor(extra.task))
         : null;
-    const ctx = buildContext({ baseUrl: deps.baseUrl, mac: req.mac, host, profile, client: req.client, menuEntries, secrets: extra.secrets, task });
+    const ctx = buildContext({
+      baseUrl,
+      mac: req.mac,
+      host,
+      profile,
+      client: req.client,
+      menuEntries,
+      secrets: extra.secrets,
+      task,
+      site: site ? { name: site.site.name, description: site.site.description } : null,
+      assets: { assetBaseUrl: site?.site.assetBaseUrl || undefined, assetVersion: deps.assetVersion },
+    });
     if (extra.hostMenu && host) {
       // The host's own menu: its allowed profiles, defaulting to its standing boot.
       ctx.menu = {
@@ -183,7 +228,7 @@ export function createBootService(deps: BootServiceDeps) {
    * learning it from DHCP): asset requests (kernels, WIMs) and TFTP carry no
    * MAC, so their boot events are tied to the host this way. Bounded.
    */
-  function record(req: BootRequest, kind: string, request: string, r: Rendered): void {
+  function record(req: BootRequest, kind: string, request: string, r: Rendered, site?: SiteMatch): void {
     if (!req.record) return;
     const boot = boots.step(req.mac, req.clientIp);
     if (!deps.events) return;
@@ -195,7 +240,11 @@ export function createBootService(deps: BootServiceDeps) {
         request,
         result: r.summary,
         status: r.status,
-        detail: r.template ? { boot, template: r.template, ...(req.choice ? { choice: req.choice } : {}) } : { boot },
+        detail: r.template
+          ? { boot, template: r.template, ...(req.choice ? { choice: req.choice } : {}), ...(site ? { site: site.site.name } : {}) }
+          : site
+            ? { boot, site: site.site.name }
+            : { boot },
       },
       facts(req.client),
     );
@@ -215,14 +264,15 @@ export function createBootService(deps: BootServiceDeps) {
 
     /** GET /ipxe: the per-host iPXE script. */
     script(req: BootRequest): Rendered {
-      const { host, plan } = lookup(req);
+      const look = lookup(req);
+      const { host, plan } = look;
       let r: Rendered;
       const profile = plan.action === 'local' ? undefined : plan.profile;
       // A host's standing menu, unless it has work to do or came back with a choice.
       const hostMenu = plan.action !== 'task' && !req.choice && !!host && host.menuMode !== 'never' && host.menuProfiles.length > 0;
       const template = hostMenu ? 'ipxe/host-menu.ipxe' : profile ? profile.bootTemplate || `ipxe/${profile.kind}.ipxe` : 'ipxe/local.ipxe';
       try {
-        const body = engine.render(template, context(req, host, profile, 'ipxe', { task: plan.action === 'task' ? plan.task : undefined, hostMenu }));
+        const body = engine.render(template, context(req, look, profile, 'ipxe', { task: plan.action === 'task' ? plan.task : undefined, hostMenu }));
         const what = plan.action === 'local' ? `local (${plan.reason})` : `${profile!.kind} ${profile!.name} (${plan.reason})`;
         r = { status: 200, body, contentType: TEXT, summary: hostMenu ? `host menu, default ${what}` : what, template, plan };
         if (plan.action === 'task' && req.record && deps.tasks) deps.tasks.served(plan.task);
@@ -230,30 +280,32 @@ export function createBootService(deps: BootServiceDeps) {
         r = { ...failure(err, `the boot script for ${req.mac}`), template, plan };
       }
       counted('script', req.record, r);
-      record(req, 'script', req.choice ? `/ipxe choice=${req.choice}` : '/ipxe', r);
+      record(req, 'script', req.choice ? `/ipxe choice=${req.choice}` : '/ipxe', r, look.site);
       return r;
     },
 
     /** GET /pxelinux.cfg/01-<mac>: a pxelinux config for this host. */
     pxelinux(req: BootRequest): Rendered {
-      const { host, plan } = lookup(req);
+      const look = lookup(req);
+      const { plan } = look;
       const profile = plan.action === 'local' ? undefined : plan.profile;
       const template = profile && ['linux', 'pxelinux', 'memdisk-iso'].includes(profile.kind) ? `pxelinux/${profile.kind}.cfg` : 'pxelinux/local.cfg';
       let r: Rendered;
       try {
-        const body = engine.render(template, context(req, host, profile, 'pxelinux'));
+        const body = engine.render(template, context(req, look, profile, 'pxelinux'));
         r = { status: 200, body, contentType: TEXT, summary: profile ? `${profile.kind} ${profile.name}` : `local (${plan.reason})`, template, plan };
       } catch (err) {
         r = { ...failure(err, `the pxelinux config for ${req.mac}`), template, plan };
       }
       counted('pxelinux', req.record, r);
-      record(req, 'pxelinux', `/pxelinux.cfg/01-${req.mac.replace(/:/g, '-')}`, r);
+      record(req, 'pxelinux', `/pxelinux.cfg/01-${req.mac.replace(/:/g, '-')}`, r, look.site);
       return r;
     },
 
     /** GET /hosts/<mac>/<file>: a per-host file (kickstart, autorun.bat …). */
     file(req: BootRequest, file: string): Rendered {
-      const { host, plan, open } = lookup({ ...req, record: false });
+      const look = lookup({ ...req, record: false });
+      const { host, plan, open } = look;
       let r: Rendered;
       if (!host) {
         r = { status: 404, body: `chainboot: no host ${req.mac}\n`, contentType: TEXT, summary: 'unknown host' };
@@ -267,7 +319,7 @@ export function createBootService(deps: BootServiceDeps) {
           const target = targetFor(template);
           const secrets = secretsFor(req, host, profile, !!open);
           try {
-            const body = engine.render(template, context(req, host, profile, target, { task: open?.task, secrets }));
+            const body = engine.render(template, context(req, look, profile, target, { task: open?.task, secrets }));
             r = { status: 200, body, contentType: CONTENT_TYPES[target], summary: `${template}${profile ? ` for ${profile.name}` : ''}${open ? ` (task ${open.task.id})` : ''}`, template };
           } catch (err) {
             r = { ...redact(failure(err, `${file} for ${req.mac}`), secrets), template };
@@ -275,21 +327,23 @@ export function createBootService(deps: BootServiceDeps) {
         }
       }
       counted('file', req.record, r);
-      record(req, 'file', `/hosts/${req.mac.replace(/:/g, '-')}/${file}`, r);
+      record(req, 'file', `/hosts/${req.mac.replace(/:/g, '-')}/${file}`, r, look.site);
       return r;
     },
 
     /** GET /boot.ipxe: the entry script every iPXE client is pointed at. */
     entry(clientIp?: string): Rendered {
       let r: Rendered;
+      const site = siteOf(clientIp);
+      const base = baseUrlFor(site);
       try {
-        const body = engine.render('ipxe/boot.ipxe', { server: { baseUrl: new Safe(deps.baseUrl) }, urls: { base: new Safe(deps.baseUrl) } });
-        r = { status: 200, body, contentType: TEXT, summary: 'entry script', template: 'ipxe/boot.ipxe' };
+        const body = engine.render('ipxe/boot.ipxe', { server: { baseUrl: new Safe(base) }, urls: { base: new Safe(base) }, site: site ? { name: site.site.name, description: site.site.description } : null });
+        r = { status: 200, body, contentType: TEXT, summary: site ? `entry script (site ${site.site.name})` : 'entry script', template: 'ipxe/boot.ipxe' };
       } catch (err) {
         r = { ...failure(err, 'the entry script'), template: 'ipxe/boot.ipxe' };
       }
       counted('entry', true, r);
-      if (deps.events) deps.events.record({ mac: null, clientIp: clientIp ?? null, kind: 'entry', request: '/boot.ipxe', result: r.summary, status: r.status, detail: clientIp ? { boot: boots.forIp(clientIp) } : null });
+      if (deps.events) deps.events.record({ mac: null, clientIp: clientIp ?? null, kind: 'entry', request: '/boot.ipxe', result: r.summary, status: r.status, detail: clientIp ? { boot: boots.forIp(clientIp), ...(site ? { site: site.site.name } : {}) } : null });
       return r;
     },
   };

@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, like, lt, or, sql, count, max, inArray } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { bootEvents, hosts, profiles, settings, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
+import { bootEvents, hosts, profiles, settings, sites, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { profileRow, type ProfileInput } from '../boot/profile.js';
 import { writeTx } from './client.js';
@@ -207,6 +207,8 @@ export function createStore(db: Db, now: () => number = Date.now) {
         .all()
         .filter((m) => ((m.options.entries as string[] | undefined) ?? []).includes(name));
       if (menus.length) throw new ConflictError(`profile "${name}" is an entry of menu(s) ${menus.map((m) => m.name).join(', ')}`);
+      const atSites = db.select({ name: sites.name }).from(sites).where(eq(sites.defaultProfile, name)).all();
+      if (atSites.length) throw new ConflictError(`profile "${name}" is the default profile of site(s) ${atSites.map((x) => x.name).join(', ')}`);
       wrote();
       db.delete(profiles).where(eq(profiles.id, existing.id)).run();
     },

@@ -20,6 +20,8 @@ import type { EventLog } from '../boot/events.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { describeZodError } from '../validate.js';
 import { clientIp } from './client-ip.js';
+import type { SiteAdmin } from '../sites/admin.js';
+import type { SiteDirectory } from '../sites/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { httpMetrics, metricsHandler, readiness, type ReadinessChecks } from '../metrics/http.js';
 
@@ -47,6 +49,8 @@ export interface AppDeps {
   metricsToken?: string | (() => string | undefined);
   /** Readiness inputs beyond the database (main.ts: are the enabled DHCP/TFTP listeners bound?). */
   readiness?: () => ReadinessChecks;
+  /** Sites for /api/v1/sites and the UI; absent in tests that do not need them. */
+  sites?: { admin: SiteAdmin; directory: SiteDirectory };
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -102,7 +106,7 @@ export function createApp(deps: AppDeps): Hono {
       now: deps.now,
     }),
   );
-  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256 }));
+  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256, sites: deps.sites }));
 
   app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404) : c.text('not found\n', 404)));
   app.onError((err, c) => {

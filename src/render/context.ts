@@ -40,8 +40,16 @@ function encodePath(p: string): string {
     .join('/');
 }
 
-export function urlBuilder(baseUrl: string, mac: string): UrlBuilder {
+export interface AssetUrlOptions {
+  /** Where big assets come from instead of <base>/assets (a site's cache or mirror). */
+  assetBaseUrl?: string;
+  /** The file's current version for ?v= (validator-carrying URLs), or null. */
+  assetVersion?: (ref: string) => string | null;
+}
+
+export function urlBuilder(baseUrl: string, mac: string, assets: AssetUrlOptions = {}): UrlBuilder {
   const base = baseUrl.replace(/\/+$/, '');
+  const assetBase = assets.assetBaseUrl ? assets.assetBaseUrl.replace(/\/+$/, '') : `${base}/assets`;
   const hy = macHyphen(mac);
   return {
     base: new Safe(base),
@@ -55,7 +63,9 @@ export function urlBuilder(baseUrl: string, mac: string): UrlBuilder {
         if (/[\s\u0000-\u001f\u007f$"'`\\]/.test(ref)) throw new Error(`asset URL ${JSON.stringify(ref)} contains characters a boot script cannot carry`);
         return new Safe(ref);
       }
-      return new Safe(`${base}/assets/${encodePath(ref)}`);
+      // The version is an entity tag (base64url characters only): safe in a URL as it is.
+      const v = assets.assetVersion?.(ref);
+      return new Safe(`${assetBase}/${encodePath(ref)}${v ? `?v=${v}` : ''}`);
     },
     loader: (name) => new Safe(`${base}/loaders/${encodeURIComponent(name)}`),
     pxelinuxConfig: new Safe(`${base}/pxelinux.cfg/01-${hy}`),
@@ -105,6 +115,8 @@ export interface RenderContext {
   menu?: { title: string; timeout: number; default: string; entries: { name: string; label: string }[]; mode?: 'always' | 'key' };
   /** The task this boot serves, with its callback URLs (the token is in them); null when there is none. */
   task: TaskContext | null;
+  /** The site the request came from (by relay or client address); null on the centre's own network. */
+  site: { name: string; description: string } | null;
   now: string;
 }
 
@@ -153,10 +165,12 @@ export function buildContext(opts: {
   /** Secret variables to merge into vars (per-host files while a task is open). */
   secrets?: Record<string, string>;
   task?: TaskContext | null;
+  site?: { name: string; description: string } | null;
+  assets?: AssetUrlOptions;
   now?: Date;
 }): RenderContext {
   const { host, profile } = opts;
-  const urls = urlBuilder(opts.baseUrl, opts.mac);
+  const urls = urlBuilder(opts.baseUrl, opts.mac, opts.assets);
   const hostname = host?.hostname ?? '';
   const vars: Record<string, string> = { ...(profile?.variables ?? {}), ...(host?.variables ?? {}), ...(opts.secrets ?? {}) };
   if (hostname) vars.hostname = hostname;
@@ -189,6 +203,7 @@ export function buildContext(opts: {
     esc: ESC,
     label: ipxeLabel,
     task: opts.task ?? null,
+    site: opts.site ?? null,
     now: (opts.now ?? new Date()).toISOString(),
   };
   if (profile?.kind === 'menu') {

@@ -14,6 +14,9 @@ import type { EventLog } from '../../boot/events.js';
 import { bodyLimit } from 'hono/body-limit';
 import { clientIp } from '../client-ip.js';
 import { createFailureLimiter, type FailureLimiter } from '../limits.js';
+import type { SiteAdmin } from '../../sites/admin.js';
+import type { SiteDirectory } from '../../sites/store.js';
+import { parseIpv4 } from '../../dhcp/packet.js';
 
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -73,6 +76,8 @@ export interface ApiDeps {
   /** Failed bearer tokens per client address; default 10 a minute (as the UI's sign-in form). */
   authLimiter?: FailureLimiter;
   now?: () => number;
+  /** Sites (/api/v1/sites); absent: those routes answer 404. */
+  sites?: { admin: SiteAdmin; directory: SiteDirectory };
 }
 
 export function apiRoutes(deps: ApiDeps): Hono {
@@ -213,6 +218,44 @@ export function apiRoutes(deps: ApiDeps): Hono {
     return c.json({ name: v.name, version: v.version, comment: v.comment }, 201);
   });
 
+  // ---- sites ----------------------------------------------------------------
+  const sites = () => {
+    if (!deps.sites) throw new HTTPException(404, { message: 'sites are not available here' });
+    return deps.sites;
+  };
+  const siteName = (c: Context) => {
+    const n = c.req.param('name') ?? '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) throw new InvalidInputError('site name must be 1–64 letters, digits, ".", "_" or "-"');
+    return n;
+  };
+  app.get('/sites', (c) => c.json(sites().admin.list()));
+  app.post('/sites', async (c) => c.json(sites().admin.add(await jsonBody(c)), 201));
+  // Which site an address belongs to: ?ip=<client> and/or ?relay=<giaddr>.
+  app.get('/site-match', (c) => {
+    const ip = c.req.query('ip') || undefined;
+    const relay = c.req.query('relay') || undefined;
+    for (const [k, v] of [['ip', ip], ['relay', relay]] as const) if (v !== undefined && parseIpv4(v) === null) throw new InvalidInputError(`${k}: not an IPv4 address`);
+    if (!ip && !relay) throw new InvalidInputError('give ip=<client address> and/or relay=<relay address>');
+    const m = sites().directory.match({ client: ip, relay });
+    return c.json(m ? { site: m.site.name, by: m.by } : { site: null, by: 'no site holds this address: the centre\'s own network' });
+  });
+  app.get('/sites/:name', (c) => {
+    const s = sites().admin.get(siteName(c));
+    return c.json(s, 200, { ETag: `"${s.version}"` });
+  });
+  app.put('/sites/:name', async (c) => {
+    const s = sites().admin.replace(siteName(c), await jsonBody(c), ifMatch(c));
+    return c.json(s, 200, { ETag: `"${s.version}"` });
+  });
+  app.patch('/sites/:name', async (c) => {
+    const s = sites().admin.patch(siteName(c), await jsonBody(c), ifMatch(c));
+    return c.json(s, 200, { ETag: `"${s.version}"` });
+  });
+  app.delete('/sites/:name', (c) => {
+    sites().admin.remove(siteName(c));
+    return c.body(null, 204);
+  });
+
   // ---- boot events ------------------------------------------------------------
   app.get('/events', async (c) => {
     await fresh();
@@ -237,7 +280,10 @@ export function apiRoutes(deps: ApiDeps): Hono {
     const file = c.req.query('file');
     const kind = c.req.query('kind') ?? (file ? 'file' : 'ipxe');
     const choice = c.req.query('choice') || undefined;
-    const req = { mac, client: {}, choice, record: false, preview: true };
+    // ip=<address>: preview as a request from that address (its site's URLs and defaults).
+    const ip = c.req.query('ip') || undefined;
+    if (ip !== undefined && parseIpv4(ip) === null) throw new InvalidInputError('ip: not an IPv4 address');
+    const req = { mac, client: {}, choice, clientIp: ip, record: false, preview: true };
     let r;
     if (kind === 'ipxe') r = boot.script(req);
     else if (kind === 'pxelinux') r = boot.pxelinux(req);
