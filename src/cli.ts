@@ -28,6 +28,10 @@ import { parseDhcpSettings } from './dhcp/settings.js';
 import { doctorCommand } from './doctor/index.js';
 import { resolve } from 'node:path';
 import { backupDatabase, dbPath, MaintenanceError, restoreDatabase } from './db/backup.js';
+import { createSiteDirectory, createSiteStore } from './sites/store.js';
+import { createSiteAdmin } from './sites/admin.js';
+import { createAssetVersions } from './sites/asset-version.js';
+import { parseIpv4 } from './dhcp/packet.js';
 
 const USAGE = `usage: chainboot <command> [arguments] [settings]
 
@@ -53,13 +57,21 @@ commands:
                [--option K=V]… [--file NAME=TEMPLATE]… [--var K=V]… [--description D]
   profiles set NAME --json FILE|-         replace a profile's definition
   profiles rm NAME
+  sites list [--json]                     sites: subnets, relays, asset cache URL, overrides
+  sites show NAME
+  sites add NAME [--subnet CIDR]… [--relay IP]… [--asset-base-url URL] [--boot-base-url URL]
+               [--loader FAMILY=FILE]… [--profile P|-] [--menu never|always|onkey] [--description D]
+  sites add --json FILE|-                 a site as JSON
+  sites set NAME [same flags]             change the given fields (--subnet/--relay/--loader replace the lists)
+  sites rm NAME
+  sites match IP [--relay IP]             which site an address (or a relay) belongs to
   templates list
   templates show NAME [--version N]
   templates save NAME FILE|- [--comment C]   save a new version (refused if it does not compile)
   templates versions NAME
   templates restore NAME VERSION          make an old version (0 = shipped) the newest
   import FILE|-                           host-os.conf: "MAC, profile[, hostname]" per line; all or nothing
-  preview MAC [--file NAME] [--pxelinux]  what this host would get now
+  preview MAC [--file NAME] [--pxelinux] [--ip ADDR]   what this host would get now (from ADDR: its site's URLs)
   events [--mac MAC] [--limit N]          recent boot events
   token --rotate                          make a new admin token (the old one stops working)
   dhcp-config --for isc|kea|dnsmasq|windows   options 66/67 for your own DHCP server instead of proxyDHCP
@@ -139,7 +151,23 @@ function openAdmin(cfg: Config) {
   const store = createStore(db);
   const engine = createEngine({ store, shippedDir: cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir) });
   const tasks = createTaskStore(db, () => taskSecret(store));
-  return { db, store, engine, tasks, admin: createAdmin({ store, engine, tasks }) };
+  const siteStore = createSiteStore(db);
+  const siteDirectory = createSiteDirectory(() => siteStore.list(), { ttlMs: 0 });
+  return { db, store, engine, tasks, admin: createAdmin({ store, engine, tasks }), sites: { admin: createSiteAdmin(siteStore, siteDirectory), directory: siteDirectory } };
+}
+
+/** Site fields from command flags; only the flags given. */
+function siteFlags(o: ReturnType<typeof options>): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  if (o.has('description')) input.description = o.one('description');
+  if (o.has('subnet')) input.subnets = o.all('subnet').filter(Boolean);
+  if (o.has('relay')) input.relays = o.all('relay').filter(Boolean);
+  if (o.has('asset-base-url')) input.assetBaseUrl = o.one('asset-base-url');
+  if (o.has('boot-base-url')) input.bootBaseUrl = o.one('boot-base-url');
+  if (o.has('loader')) input.loaders = kv(o.all('loader').filter(Boolean), '--loader');
+  if (o.has('profile')) input.defaultProfile = o.one('profile');
+  if (o.has('menu')) input.menuDisplay = o.one('menu');
+  return input;
 }
 
 /** A profile as the CLI prints it: its input form, secret values masked. */
@@ -208,7 +236,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (command === 'doctor') return doctorCommand(cfg, args);
 
-  const { db, store, engine, admin } = openAdmin(cfg);
+  const { db, store, engine, admin, sites } = openAdmin(cfg);
   try {
     const [sub, ...more] = args;
     switch (command) {
@@ -300,6 +328,36 @@ export async function main(argv: string[]): Promise<number> {
         }
         break;
       }
+      case 'sites': {
+        // --json is a switch for list and a FILE for add/set.
+        const o = options(more, sub === 'list' ? ['json'] : []);
+        if (sub === 'list') {
+          const all = sites.admin.list();
+          if (o.has('json')) print(all);
+          else for (const x of all) process.stdout.write(`${x.name.padEnd(20)} ${(x.subnets.join(',') || '-').padEnd(36)} ${(x.relays.join(',') || '-').padEnd(20)} ${x.assetBaseUrl || '(centre)'}\n`);
+          return 0;
+        }
+        const name = o.pos[0];
+        if (sub === 'match') {
+          if (!name && !o.has('relay')) throw new InvalidInputError('sites match: IP (and/or --relay IP) required');
+          const m = sites.directory.match({ client: name, relay: o.one('relay') });
+          process.stdout.write(m ? `${m.site.name} (${m.by})\n` : "no site: the centre's own network\n");
+          return 0;
+        }
+        if (sub === 'show' && name) return print(sites.admin.get(name)), 0;
+        if (sub === 'rm' && name) return sites.admin.remove(name), 0;
+        if (sub === 'add') {
+          const input = o.has('json') ? (JSON.parse(readInput(o.one('json')!)) as unknown) : { name, ...siteFlags(o) };
+          print(sites.admin.add(input));
+          return 0;
+        }
+        if (sub === 'set' && name) {
+          const current = sites.admin.get(name);
+          print(sites.admin.patch(name, o.has('json') ? (JSON.parse(readInput(o.one('json')!)) as unknown) : siteFlags(o), current.version));
+          return 0;
+        }
+        break;
+      }
       case 'templates': {
         const o = options(more);
         if (sub === 'list') {
@@ -376,8 +434,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'preview': {
         const o = options(args.slice(1), ['pxelinux']);
         const mac = args[0] ?? '';
-        const boot = createBootService({ store, engine, baseUrl: resolveBaseUrl(cfg), defaultProfile: cfg.defaultProfile || undefined });
-        const req = { mac: parseMac(mac), client: {}, record: false };
+        const boot = createBootService({ store, engine, baseUrl: resolveBaseUrl(cfg), defaultProfile: cfg.defaultProfile || undefined, sites: sites.directory, assetVersion: createAssetVersions(cfg.assetRoot) });
+        const ip = o.one('ip');
+        if (ip !== undefined && parseIpv4(ip) === null) throw new InvalidInputError('--ip: not an IPv4 address');
+        const req = { mac: parseMac(mac), client: {}, clientIp: ip, record: false };
         const r = o.has('file') ? boot.file(req, o.one('file')!) : o.has('pxelinux') ? boot.pxelinux(req) : boot.script(req);
         process.stdout.write(r.body);
         return r.status === 200 ? 0 : 1;
