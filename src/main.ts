@@ -18,7 +18,7 @@ import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
 import { loaderReport } from './boot/loaders.js';
 import { explainBindError } from './net/bind.js';
-import { createProxyDhcpServer, type ProxyDhcpServer } from './dhcp/server.js';
+import { createProxyDhcpServer, type ProxyDhcpServer, type SitePolicy } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
 import { createHostLookupCache } from './dhcp/host-cache.js';
 import { createTftpServer, type TftpServer } from './tftp/server.js';
@@ -303,6 +303,13 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
       log: log.child({ svc: 'dhcp' }),
       events: s.events,
       bootId: s.boot.boots.dhcp,
+      // Clients behind a site's relay (or in its subnets) get the site's loaders, menu and URL.
+      sitePolicy: (hints) => {
+        const m = s.sites.directory.match(hints);
+        if (!m) return undefined;
+        const { id, name, version, loaders, menuDisplay, bootBaseUrl } = m.site;
+        return { name, revision: `${id}:${version}`, loaders, menuDisplay: menuDisplay as SitePolicy['menuDisplay'], httpBaseUrl: bootBaseUrl };
+      },
       ...dhcpLive(cfg),
     });
     try {

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { EventLog } from '../boot/events.js';
 import { explainBindError } from '../net/bind.js';
 import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, ipFromBytes, MessageType, Opt, type DhcpPacket } from './packet.js';
-import { proxyReply, describeRequest, type MenuConfig, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
+import { proxyReply, describeRequest, type MenuConfig, type MenuDisplay, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
 import { localAddresses, pickServerAddress, isUsableServerAddress, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
 import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
@@ -66,6 +66,23 @@ export interface ProxyDhcpServerOptions {
   bootId?: (mac: string, xid: number, firmwareDiscover: boolean, ip: string | undefined) => string;
   /** Called once per packet after it was handled (tests and benchmarks wait on it instead of sleeping). */
   onHandled?: (what: HandledKind, via: 'dhcp' | 'proxy') => void;
+  /**
+   * The site of a request (by relay address, then client address) and what it
+   * overrides; undefined: the server's own policy. Asked per packet: keep it cheap.
+   */
+  sitePolicy?: (hints: { relay: string | null; client: string | null }) => SitePolicy | undefined;
+}
+
+/** What a site changes in the proxy decision (sites/model.ts). */
+export interface SitePolicy {
+  name: string;
+  /** Changes whenever the site's definition does (id, version): merged policies are cached by it. */
+  revision: string;
+  loaders?: Partial<Loaders>;
+  /** '' or absent: the server's menu display. */
+  menuDisplay?: MenuDisplay | '';
+  /** Where this site's iPXE clients fetch /boot.ipxe (the centre as the site reaches it); '' = the server's. */
+  httpBaseUrl?: string;
 }
 
 export type HandledKind = 'malformed' | 'not-request' | 'rate-limited' | 'ignored' | 'answered' | 'failed';
@@ -187,6 +204,27 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
 
   const hostMode = (mac: string): HostMode | undefined => opts.hostLookup(mac)?.dhcpMode;
 
+  /*
+   * A site's policy is the server's with the site's loaders, menu display and
+   * HTTP base merged in, built once per (site version, server policy
+   * generation) rather than per packet.
+   */
+  let policyGeneration = 0;
+  const sitePolicies = new Map<string, { key: string; policy: ProxyPolicy }>();
+  function policyFor(site: SitePolicy | undefined): ProxyPolicy {
+    if (!site) return policy;
+    const key = `${site.revision}/${policyGeneration}`;
+    const hit = sitePolicies.get(site.name);
+    if (hit && hit.key === key) return hit.policy;
+    const merged: ProxyPolicy = { ...policy, loaders: { ...policy.loaders } };
+    for (const [k, v] of Object.entries(site.loaders ?? {})) if (v) merged.loaders[k] = v;
+    if (site.menuDisplay) merged.menu = { ...(policy.menu ?? {}), display: site.menuDisplay };
+    if (site.httpBaseUrl) merged.httpBaseUrl = site.httpBaseUrl.replace(/\/+$/, '');
+    if (sitePolicies.size >= 1024) sitePolicies.clear();
+    sitePolicies.set(site.name, { key, policy: merged });
+    return merged;
+  }
+
   function bump(table: Record<string, Record<string, number>>, a: string, b: string): void {
     const row = (table[a] ??= {});
     row[b] = (row[b] ?? 0) + 1;
@@ -199,7 +237,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
    * transaction (same MAC, xid, port and outcome) one event with a count
    * while it is still waiting to be written (events.ts).
    */
-  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string, d: ProxyDecision, status: number, boot: string | undefined, error?: string): void {
+  function record(req: DhcpPacket, via: 'dhcp' | 'proxy', source: string, d: ProxyDecision, status: number, boot: string | undefined, error?: string, site?: string): void {
     if (!opts.events) return;
     const f = d.facts;
     const arch = f ? f.arch : null;
@@ -218,6 +256,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       if (f.uuidProblem) detail.uuidProblem = f.uuidProblem;
     }
     if (req.giaddr !== ANY) detail.giaddr = req.giaddr;
+    if (site !== undefined) detail.site = site;
     if (boot !== undefined) detail.boot = boot;
     if (error !== undefined) detail.error = error;
     let result: string;
@@ -285,7 +324,8 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       warnedFirstInterface = true;
       log.warn(`several interfaces and no advertiseIp: advertising ${server.address} (the first); set advertiseIp (CHAINBOOT_ADVERTISE_IP) if clients are on another network`);
     }
-    const d = proxyReply(req, { via, source: { address: rinfo.address, port: rinfo.port }, server, policy, hostMode });
+    const site = opts.sitePolicy?.({ relay: req.giaddr !== ANY ? req.giaddr : null, client: clientAddress(req, via, rinfo.address) ?? null });
+    const d = proxyReply(req, { via, source: { address: rinfo.address, port: rinfo.port }, server, policy: policyFor(site), hostMode });
     const boot = opts.bootId && d.facts?.clientClass ? opts.bootId(d.facts.mac, req.xid, !d.facts.ipxe && messageType(req) === MessageType.DISCOVER, clientAddress(req, via, rinfo.address)) : undefined;
 
     if ('ignore' in d) {
@@ -297,7 +337,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
           if (serious) log.warn({ mac: d.facts?.mac, arch: d.facts?.arch, boot }, line);
           else log.info({ mac: d.facts?.mac, boot }, line);
         }
-        record(req, via, rinfo.address, d, 204, boot);
+        record(req, via, rinfo.address, d, 204, boot, undefined, site?.name);
       }
       return 'ignored';
     }
@@ -308,12 +348,12 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     } catch (e) {
       counters.encodeErrors++;
       log.error({ mac: d.facts.mac, boot }, `could not encode the reply: ${(e as Error).message}`);
-      record(req, via, rinfo.address, d, 500, boot, (e as Error).message);
+      record(req, via, rinfo.address, d, 500, boot, (e as Error).message, site?.name);
       return 'failed';
     }
     bump(d.message === 'offer' ? counters.offers : counters.acks, d.firmware, d.outcome);
     if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}`, boot }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
-    record(req, via, rinfo.address, d, 200, boot);
+    record(req, via, rinfo.address, d, 200, boot, undefined, site?.name);
 
     if (delay > 0) {
       const t = setTimeout(() => {
@@ -480,6 +520,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       policy.extraVendorClasses = next.extraVendorClasses ?? [];
       policy.macPrefixArch = Object.fromEntries(Object.entries(next.macPrefixArch ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
       policy.junkUuidFallback = next.junkUuidFallback ?? true;
+      policyGeneration++;
       delay = next.replyDelayMs ?? 0;
       limiter = next.rateLimit === false ? null : createRateLimiter(next.rateLimit ?? DEFAULT_RATE_LIMIT);
     },
