@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ConfigError, configHelp, flagName, loadConfig, SETTINGS, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { serve, taskSecret } from './main.js';
+import { serveSatellite } from './satellite/index.js';
 import { createTaskStore } from './tasks/store.js';
 import { maskSecrets } from './db/store.js';
 import type { Profile } from './db/schema.js';
@@ -37,6 +38,9 @@ const USAGE = `usage: chainboot <command> [arguments] [settings]
 
 commands:
   serve                                   run the boot service (HTTP; TFTP and proxyDHCP when built in)
+  serve --role satellite --upstream URL --satellite-token T [--site NAME]
+                                          a site satellite: proxyDHCP + TFTP + /boot.ipxe, no database; follows the
+                                          centre at URL and sends clients to their local disk while it is unreachable
   hosts list [--q TEXT] [--json]          list hosts
   hosts show MAC                          one host as JSON
   hosts add MAC [--hostname H] [--profile P] [--var K=V]… [--notes TEXT] [--dhcp-mode follow|loader|ignore]
@@ -196,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
     if (args.length) throw new InvalidInputError(`serve takes no arguments (got ${args.join(' ')})`);
     const log = createLogger(cfg.logLevel);
     // A reload reads the config file and the environment again; flags stay as given.
-    const running = await serve(cfg, log, { reloadConfig: load });
+    const running = cfg.role === 'satellite' ? await serveSatellite(cfg, log, { reloadConfig: load }) : await serve(cfg, log, { reloadConfig: load });
     let signals = 0;
     const stop = (sig: string) => {
       if (++signals === 1) {

@@ -45,9 +45,23 @@ export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSett
   /** At most this many (the newest) boot events are kept; 0 = no limit. */
   eventRetentionCount: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** central: the full service with its database; satellite: proxyDHCP + TFTP + a small HTTP server at a site, stateless, following `upstream`. */
+  role: 'central' | 'satellite';
+  /** The centre's URL as this satellite reaches it (satellite only). */
+  upstream: string;
+  /** Bearer token of the centre's /satellite/v1 API, shared by the centre and its satellites; empty on the centre = that API is off. */
+  satelliteToken: string;
+  /** This satellite's site name at the centre (its loader and menu overrides, the entry URL); empty = none. */
+  site: string;
+  /** Seconds between a satellite's checks of the centre's /healthz. */
+  upstreamCheckInterval: number;
+  /** Seconds between a satellite's loader syncs (also run when the centre comes back, and on SIGHUP). */
+  loaderSyncInterval: number;
+  /** Seconds between a satellite's refreshes of the centre's host modes and its site's overrides. */
+  hostSyncInterval: number;
 }
 
-type Kind = 'string' | 'port' | 'switch' | 'loglevel' | 'seconds' | 'count';
+type Kind = 'string' | 'port' | 'switch' | 'loglevel' | 'seconds' | 'count' | 'role';
 
 interface Setting {
   key: keyof Config;
@@ -80,6 +94,14 @@ export const SETTINGS: Setting[] = [
   { key: 'eventRetentionDays', kind: 'count', def: 90, help: 'delete boot events older than this many days (0 = keep them however old)' },
   { key: 'eventRetentionCount', kind: 'count', def: 1000000, help: 'keep at most this many boot events, the newest (0 = no limit)' },
   { key: 'logLevel', kind: 'loglevel', def: 'info', help: 'fatal|error|warn|info|debug|trace|silent' },
+  // Site satellites (src/satellite/): a stateless proxyDHCP + TFTP at a site that follows the centre.
+  { key: 'role', kind: 'role', def: 'central', help: 'central (the full service) or satellite (proxyDHCP + TFTP at a site, no database, following --upstream)' },
+  { key: 'upstream', kind: 'string', def: '', help: 'satellite: the centre\'s URL as this site reaches it, e.g. http://10.0.0.5:8080 (required for a satellite)' },
+  { key: 'satelliteToken', kind: 'string', def: '', help: 'bearer token (16+ characters) of the centre\'s /satellite/v1 API, the same on the centre and its satellites (centre: unset = that API is off)' },
+  { key: 'site', kind: 'string', def: '', help: 'satellite: its site name at the centre (loader/menu overrides, the site\'s boot URL; names its events)' },
+  { key: 'upstreamCheckInterval', kind: 'seconds', def: 1, help: 'satellite: seconds between checks of the centre\'s /healthz (a failed check sends clients to their local disk)' },
+  { key: 'loaderSyncInterval', kind: 'seconds', def: 60, help: 'satellite: seconds between loader syncs by sha256 (also when the centre comes back, and on SIGHUP)' },
+  { key: 'hostSyncInterval', kind: 'seconds', def: 10, help: 'satellite: seconds between refreshes of the centre\'s host DHCP modes and the site\'s overrides' },
   // proxyDHCP's own settings (loaders per architecture, quirks, menu), parsed by dhcp/settings.ts.
   ...(DHCP_SETTINGS.filter((d) => d.key !== 'advertiseIp') as unknown as Setting[]),
   // TFTP's own settings (blksize, windowsize, quirks), parsed by tftp/settings.ts.
@@ -198,8 +220,45 @@ export function loadConfig(src: ConfigSources): Config {
   problems.push(...parseHttpLimitSettings(cfg).problems);
   if (cfg.adminToken && cfg.adminToken.length < 16) problems.push('adminToken must be at least 16 characters (or leave it unset to have one generated)');
   if (cfg.metricsToken && cfg.metricsToken.length < 16) problems.push('metricsToken must be at least 16 characters (or leave it unset for an open /metrics)');
+  problems.push(...satelliteProblems(cfg));
   if (problems.length) throw new ConfigError(problems);
+  if (cfg.upstream) cfg.upstream = cfg.upstream.replace(/\/+$/, '');
   return cfg;
+}
+
+/**
+ * The satellite settings, checked together: the upstream URL ends up in the
+ * iPXE script the satellite hands out (chain <upstream>/boot.ipxe), so
+ * anything iPXE would expand or split on is refused here.
+ */
+function satelliteProblems(cfg: Config): string[] {
+  const problems: string[] = [];
+  const satellite = cfg.role === 'satellite';
+  if (satellite) {
+    if (!cfg.upstream) problems.push('upstream is required for --role satellite: the centre\'s URL as this site reaches it (e.g. --upstream http://10.0.0.5:8080)');
+    if (!cfg.satelliteToken) problems.push('satelliteToken is required for --role satellite: the centre\'s --satellite-token (16+ characters)');
+  } else {
+    if (cfg.upstream) problems.push('upstream is only for --role satellite (this is the centre: leave it unset)');
+    if (cfg.site) problems.push('site is only for --role satellite (the centre matches sites by subnet and relay)');
+  }
+  if (cfg.upstream) {
+    let u: URL | null = null;
+    try {
+      u = new URL(cfg.upstream);
+    } catch {
+      problems.push(`upstream ${JSON.stringify(cfg.upstream.slice(0, 80))} is not a URL (e.g. http://10.0.0.5:8080)`);
+    }
+    if (u) {
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`upstream ${JSON.stringify(cfg.upstream)} must be an http:// or https:// URL`);
+      else if (u.username || u.password) problems.push('upstream must not carry a user name or password (the satellite token is sent as a header)');
+      else if (u.search || u.hash || /[?#]/.test(cfg.upstream)) problems.push('upstream must not carry a query or fragment: paths are appended to it');
+      else if (!/^[A-Za-z0-9\-._~:/%[\]]+$/.test(cfg.upstream)) problems.push('upstream may hold only letters, digits and - . _ ~ : / % [ ] (it is written into iPXE scripts)');
+    }
+  }
+  if (cfg.satelliteToken && cfg.satelliteToken.length < 16) problems.push('satelliteToken must be at least 16 characters');
+  if (cfg.satelliteToken && /\s/.test(cfg.satelliteToken)) problems.push('satelliteToken must not contain whitespace (it is sent as "Authorization: Bearer <token>")');
+  if (cfg.site && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cfg.site)) problems.push(`site ${JSON.stringify(cfg.site.slice(0, 80))} must be a site name: 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  return problems;
 }
 
 function coerce(s: Setting, raw: unknown): string | number | { problem: string } {
@@ -225,6 +284,10 @@ function coerce(s: Setting, raw: unknown): string | number | { problem: string }
       if (['on', 'true', '1', 'yes'].includes(v)) return 'on';
       if (['off', 'false', '0', 'no'].includes(v)) return 'off';
       return { problem: `${shown} must be on or off` };
+    }
+    case 'role': {
+      const v = String(raw).toLowerCase();
+      return v === 'central' || v === 'satellite' ? v : { problem: `${shown} must be central or satellite` };
     }
     case 'loglevel': {
       const v = String(raw).toLowerCase();

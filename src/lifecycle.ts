@@ -36,6 +36,12 @@ export const RESTART_SETTINGS: ReadonlySet<keyof Config> = new Set<keyof Config>
   'dhcpPort',
   'proxyDhcpPort',
   'dhcpBindAddress',
+  // A satellite is a different server, and its centre and site name are fixed at start.
+  'role',
+  'upstream',
+  'site',
+  // The centre's /satellite/v1 routes read the token they were built with (main.ts buildServices).
+  'satelliteToken',
 ]);
 
 export interface ConfigChanges {

@@ -51,7 +51,7 @@ export interface Services {
   baseUrl: string;
   sites: { store: SiteStore; directory: SiteDirectory; admin: SiteAdmin };
   /** A reload (SIGHUP) changes these for the requests that follow. */
-  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void; setMetricsToken(token: string): void };
+  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void; setMetricsToken(token: string): void; setSatelliteToken(token: string): void };
 }
 
 export interface BuildOptions {
@@ -108,6 +108,7 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
   let hash = ensureAdminToken(store, cfg, log);
   let adminToken = cfg.adminToken;
   let metricsToken = cfg.metricsToken;
+  let satelliteToken = cfg.satelliteToken;
   const app = createApp({
     boot,
     admin,
@@ -130,6 +131,8 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     metricsToken: () => metricsToken || undefined,
     readiness: opts.readiness,
     sites,
+    // /satellite/v1 for site satellites: off (404) while no satelliteToken is set.
+    satellite: { token: () => satelliteToken || undefined, site: (name) => siteStore.get(name) },
   });
   if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
   const live = {
@@ -138,6 +141,9 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     },
     setMetricsToken(token: string) {
       metricsToken = token;
+    },
+    setSatelliteToken(token: string) {
+      satelliteToken = token;
     },
     setAdminToken(token: string) {
       adminToken = token;

@@ -24,6 +24,8 @@ import type { SiteAdmin } from '../sites/admin.js';
 import type { SiteDirectory } from '../sites/store.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { httpMetrics, metricsHandler, readiness, type ReadinessChecks } from '../metrics/http.js';
+import { satelliteRoutes } from './routes/satellite.js';
+import type { Site } from '../db/schema.js';
 
 export interface AppDeps {
   boot: BootService;
@@ -51,6 +53,11 @@ export interface AppDeps {
   readiness?: () => ReadinessChecks;
   /** Sites for /api/v1/sites and the UI; absent in tests that do not need them. */
   sites?: { admin: SiteAdmin; directory: SiteDirectory };
+  /**
+   * The API site satellites use (/satellite/v1): the shared token (asked per
+   * request; empty = off, 404) and a site by name. Absent: not mounted.
+   */
+  satellite?: { token: () => string | undefined; site: (name: string) => Site | undefined };
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -96,6 +103,7 @@ export function createApp(deps: AppDeps): Hono {
       engine: deps.engine,
       tasks: deps.tasks,
       events: deps.events,
+      sites: deps.sites,
       tokenSha256: deps.tokenSha256,
       log: deps.log,
       baseUrl: deps.baseUrl,
@@ -106,6 +114,9 @@ export function createApp(deps: AppDeps): Hono {
       now: deps.now,
     }),
   );
+  if (deps.satellite) {
+    app.route('/satellite/v1', satelliteRoutes({ db: deps.store.db, loaderRoot: deps.loaderRoot, token: deps.satellite.token, site: deps.satellite.site, events: deps.events, now: deps.now }));
+  }
   app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256, sites: deps.sites }));
 
   app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404) : c.text('not found\n', 404)));
