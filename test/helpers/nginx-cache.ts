@@ -57,13 +57,27 @@ function appears(file: string, exited: Promise<void>, what: () => string): Promi
  * slices; the cache key is the whole request URI (query included) plus the
  * slice, as nginx's default key is.
  */
-export async function startNginxCache(opts: { dir: string; upstreamPort: number; location?: string; maxSize?: string }): Promise<NginxCache> {
+export async function startNginxCache(opts: {
+  dir: string;
+  upstreamPort: number;
+  /** Default 127.0.0.1 (the centre's address as the cache reaches it). */
+  upstreamHost?: string;
+  /** Address to listen on; default 127.0.0.1. */
+  listen?: string;
+  /** Port to listen on; default a free one on this host's loopback (give one when `netns` is set). */
+  port?: number;
+  /** Run nginx inside this network namespace (benchmarks' site namespaces). */
+  netns?: string;
+  location?: string;
+  maxSize?: string;
+}): Promise<NginxCache> {
   if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing: install Debian's nginx (sudo scripts/install-asset-test-deps.sh)`);
   const v = await run(NGINX, ['-V']);
   if (!v.stderr.includes('--with-http_slice_module')) throw new Error(`${NGINX} has no slice module (nginx -V); install Debian's nginx: sudo scripts/install-asset-test-deps.sh`);
   const ng = opts.dir;
   mkdirSync(join(ng, 'cache'), { recursive: true });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
+  const listen = opts.listen ?? '127.0.0.1';
   const pid = join(ng, 'nginx.pid');
   // As root, nginx would drop its worker to "nobody", who cannot write the cache in a 0700 temp dir.
   const user = process.getuid?.() === 0 ? 'user root;' : '';
@@ -86,11 +100,11 @@ http {
   scgi_temp_path ${ng}/scgi;
   proxy_cache_path ${ng}/cache levels=1:2 keys_zone=assets:10m max_size=${opts.maxSize ?? '1g'} inactive=1d use_temp_path=off;
   upstream centre {
-    server 127.0.0.1:${opts.upstreamPort};
+    server ${opts.upstreamHost ?? '127.0.0.1'}:${opts.upstreamPort};
     keepalive 16;
   }
   server {
-    listen 127.0.0.1:${port};
+    listen ${listen}:${port};
     location ${location} {
       # Fetch and cache 1 MiB slices with Range requests, whatever the client asked.
       slice 1m;
@@ -108,7 +122,8 @@ http {
 }
 `,
   );
-  const proc: ChildProcess = spawn(NGINX, ['-p', ng, '-c', join(ng, 'nginx.conf'), '-e', join(ng, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['-p', ng, '-c', join(ng, 'nginx.conf'), '-e', join(ng, 'error.log')];
+  const proc: ChildProcess = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, NGINX, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(NGINX, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
@@ -116,7 +131,7 @@ http {
   // nginx writes its pid file once its sockets are bound.
   await appears(pid, exited, () => output + (existsSync(join(ng, 'error.log')) ? readFileSync(join(ng, 'error.log'), 'utf8') : ''));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${listen}:${port}`,
     port,
     accessLog: () => (existsSync(join(ng, 'access.log')) ? readFileSync(join(ng, 'access.log'), 'utf8').split('\n').filter(Boolean) : []),
     async close() {
