@@ -25,6 +25,7 @@ import { profileRoutes } from './pages/profiles.js';
 import { templateRoutes } from './pages/templates.js';
 import { taskRoutes } from './pages/tasks.js';
 import { activityRoutes } from './pages/activity.js';
+import { siteRoutes } from './pages/sites.js';
 
 const SECURITY_HEADERS: Record<string, string> = {
   // Everything is served from here: no inline script or style, no frames, forms post only back here.
@@ -188,6 +189,7 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
   const dashboard = dashboardRoutes(app, ui);
   hostRoutes(app, ui);
   profileRoutes(app, ui);
+  siteRoutes(app, ui);
   templateRoutes(app, ui);
   taskRoutes(app, ui);
   activityRoutes(app, ui);

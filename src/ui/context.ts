@@ -11,6 +11,8 @@ import type { TaskStore } from '../tasks/store.js';
 import type { EventLog } from '../boot/events.js';
 import type { Flash, Session, SessionStore } from './session.js';
 import type { UiQueries } from './queries.js';
+import type { SiteAdmin } from '../sites/admin.js';
+import type { SiteDirectory } from '../sites/store.js';
 
 export interface UiDeps {
   admin: Admin;
@@ -19,6 +21,8 @@ export interface UiDeps {
   engine: Engine;
   tasks?: TaskStore;
   events?: EventLog;
+  /** Sites: their definitions (written through the admin, which refreshes the directory) and the address → site lookup the boot paths use. Absent: the Sites page says so. */
+  sites?: { admin: SiteAdmin; directory: SiteDirectory };
   /** sha256 (hex) of the admin token, read on every request so a rotated token takes effect at once (and ends old sessions). */
   tokenSha256: () => string;
   log: Logger;

@@ -167,6 +167,14 @@ export function createUiQueries(db: Db) {
       return `SELECT h.id FROM hosts h LEFT JOIN profiles p ON p.id = h.profile_id ORDER BY ${orderBy(sort, dir)} LIMIT 50 OFFSET 0`;
     },
 
+    /**
+     * The address a host last made a request from, by boot_events_mac_at_idx.
+     * DHCP events are left out: a relayed request's source is the relay, not the host.
+     */
+    lastClientIp(mac: string): string | undefined {
+      return (sqlite.prepare("SELECT client_ip FROM boot_events WHERE mac = ? AND client_ip IS NOT NULL AND kind != 'dhcp' ORDER BY at DESC LIMIT 1").pluck().get(mac) as string | null | undefined) ?? undefined;
+    },
+
     /** A host's MAC by its host name (case-insensitive), if exactly one host has it. */
     macByHostname(name: string): string | undefined {
       const rows = sqlite.prepare('SELECT mac FROM hosts WHERE hostname = ? COLLATE NOCASE LIMIT 2').pluck().all(name) as string[];

@@ -79,6 +79,7 @@ legend { font-weight: 600; padding: 0 4px; }
 .align-end { align-self: end; padding-bottom: 8px; }
 .grid2 { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px 20px; }
 .grid3 { display: grid; grid-template-columns: 2fr 2fr 1fr; gap: 12px 20px; }
+.grid4 { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px 20px; }
 .actions { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; }
 .plain { list-style: none; margin: 0; padding: 0; }
 .plain li { padding: 3px 0; }
@@ -184,6 +185,7 @@ table.diff td.mark { width: 1.5em; font-weight: 700; }
   main { padding: 12px 14px 40px; }
   .top { padding: 6px 12px; }
   .grid2, .grid3 { grid-template-columns: 1fr; }
+  .grid4 { grid-template-columns: repeat(2, minmax(0, 1fr)); }
   .facts { grid-template-columns: 1fr; }
   .facts dt { margin-top: 6px; }
   th, td { padding: 6px 7px; }

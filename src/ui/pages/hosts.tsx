@@ -15,6 +15,7 @@ import { adminFieldErrors, pairsText, parseList, parsePairs, zodFieldErrors, typ
 import { HOST_SORTS, type HostRow, type HostSort } from '../queries.js';
 import { Badge, Csrf, FieldError, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
 import { writeTx } from '../../db/client.js';
+import { sitePath } from './sites.js';
 
 const PER_PAGE = [25, 50, 100, 200];
 const SORT_LABELS: Record<HostSort, string> = {
@@ -547,7 +548,10 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const now = ui.now();
     const task = ui.tasks ? ui.tasks.openForHost(fresh.id) : undefined;
     const taskView = task && ui.tasks ? ui.tasks.view(task.id) : undefined;
-    const preview = ui.boot.script({ mac: fresh.mac, client: {}, record: false, preview: true });
+    // Its site, from the address it last asked from: the preview then renders as its next request would.
+    const lastIp = ui.sites ? ui.q.lastClientIp(fresh.mac) : undefined;
+    const site = lastIp ? ui.sites?.directory.match({ client: lastIp }) : undefined;
+    const preview = ui.boot.script({ mac: fresh.mac, client: {}, clientIp: lastIp, record: false, preview: true });
     const facts = Object.entries(fresh.facts);
     return page(
       c,
@@ -579,6 +583,24 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
             <dd>
               <Time at={fresh.lastSeen} now={now} />
             </dd>
+            {ui.sites ? (
+              <>
+                <dt>Site</dt>
+                <dd id="host-site">
+                  {!lastIp ? (
+                    <span class="muted">no address seen yet</span>
+                  ) : site ? (
+                    <>
+                      <a href={sitePath(ui.base, site.site.name)}>{site.site.name}</a> <span class="muted">(last seen from {lastIp}; {site.by})</span>
+                    </>
+                  ) : (
+                    <>
+                      the centre's own network <span class="muted">(last seen from {lastIp})</span>
+                    </>
+                  )}
+                </dd>
+              </>
+            ) : null}
             <dt>Current task</dt>
             <dd>
               {taskView ? (

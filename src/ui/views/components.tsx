@@ -14,6 +14,7 @@ export const NAV = [
   ['dashboard', 'Dashboard', ''],
   ['hosts', 'Hosts', '/hosts'],
   ['profiles', 'Profiles', '/profiles'],
+  ['sites', 'Sites', '/sites'],
   ['templates', 'Templates', '/templates'],
   ['tasks', 'Tasks', '/tasks'],
   ['activity', 'Boot activity', '/activity'],
