@@ -79,7 +79,7 @@ legend { font-weight: 600; padding: 0 4px; }
 .align-end { align-self: end; padding-bottom: 8px; }
 .grid2 { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 12px 20px; }
 .grid3 { display: grid; grid-template-columns: 2fr 2fr 1fr; gap: 12px 20px; }
-.grid4 { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px 20px; }
+.grid4 { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px 20px; margin-top: 8px; }
 .actions { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; }
 .plain { list-style: none; margin: 0; padding: 0; }
 .plain li { padding: 3px 0; }

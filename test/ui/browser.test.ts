@@ -8,34 +8,26 @@
  * it these tests fail, saying so; they are not skipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { uiStack, TOKEN, type UiStack } from './helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = join(import.meta.dirname, 'output');
-const WAIT = 15_000;
+import type { BrowserContext, Page } from 'playwright-core';
+import { TOKEN, type UiStack } from './helpers.js';
+import { launchBrowser, startUiServer, type Browser, type UiServer } from './browser.js';
 
 const HOST = '52:54:00:12:34:56';
 const HOST_PATH = '52-54-00-12-34-56';
 const BROKEN_HOST = '52:54:00:aa:bb:cc';
 
-let server: ServerType;
+let server: UiServer;
 let base: string;
 let s: UiStack;
+let browser: Browser | undefined;
 let context: BrowserContext;
 let page: Page;
-let profileDir: string;
 let launchError: Error | undefined;
 /** Script errors and CSP violations the pages caused; none are expected. */
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
 async function shot(name: string, p: Page = page): Promise<void> {
-  await p.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+  await browser!.shot(name, p);
 }
 
 /** A plain HTTP client on loopback, as a booting machine would be. */
@@ -45,52 +37,25 @@ async function fetchText(path: string): Promise<{ status: number; text: string }
 }
 
 beforeAll(async () => {
-  mkdirSync(OUT, { recursive: true });
-  // The boot service must know its own base URL before it renders a script, so listen first.
-  let handler: ((req: Request, env: unknown) => Response | Promise<Response>) | null = null;
-  const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: (req, env) => (handler ? handler(req, env) : new Response('starting', { status: 503 })), hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => resolve(info.port));
-  });
-  base = `http://127.0.0.1:${port}`;
-  s = uiStack({ baseUrl: base });
-  handler = (req, env) => s.web.fetch(req, env as never);
+  server = await startUiServer();
+  ({ base, s } = server);
 
   s.admin.addProfile({ name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrds: ['rocky9/initrd.img'], cmdline: 'inst.ks=<%= it.urls.file("ks.cfg") %>', files: { 'ks.cfg': 'kickstart/rhel.cfg' }, description: 'Rocky Linux 9 kickstart' });
   s.admin.addProfile({ name: 'debian-12', kind: 'linux', kernel: 'debian12/linux', initrds: ['debian12/initrd.gz'], description: 'Debian 12' });
   s.admin.addProfile({ name: 'local-disk', kind: 'local', description: 'boot the first disk' });
 
-  if (!existsSync(CHROMIUM)) {
-    launchError = new Error(`${CHROMIUM} is missing: run "sudo scripts/install-ui-test-deps.sh" (apt-get install chromium) first`);
+  const b = await launchBrowser();
+  if (b instanceof Error) {
+    launchError = b;
     return;
   }
-  profileDir = mkdtempSync(join(tmpdir(), 'chainboot-ui-chromium-'));
-  try {
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  } catch (e) {
-    launchError = new Error(`Chromium at ${CHROMIUM} did not start: ${(e as Error).message}`);
-    return;
-  }
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(WAIT);
-  // Delete/cancel/restore forms ask for confirmation.
-  page.on('dialog', (d) => void d.accept());
-  page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // Forms answered with their errors (wrong token 401, invalid input 400) are meant; anything else is a fault.
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (400|401)\b/.test(m.text())) pageErrors.push(`console: ${m.text()} (${m.location().url})`);
-  });
+  browser = b;
+  ({ context, page, pageErrors } = b);
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await s?.events.close();
+  await browser?.close();
+  await server?.close();
 });
 
 function needBrowser(): void {

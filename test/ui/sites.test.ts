@@ -52,10 +52,11 @@ describe('sites list', () => {
     s.sites.admin.add(branch);
     s.sites.admin.add({ name: 'branch-a-lab', subnets: ['10.20.3.0/24'] });
     const result = async (q: string) => (/<p role="status" id="lookup-result">(.*?)<\/p>/s.exec((await c.get(`/ui/sites?${q}`)).html)?.[1] ?? '').replace(/<[^>]+>/g, '');
-    expect(await result('ip=10.20.3.4')).toBe('address 10.20.3.4: site branch-a-lab (matched by client in 10.20.3.0/24)');
-    expect(await result('ip=10.20.9.9')).toBe('address 10.20.9.9: site branch-a (matched by client in 10.20.0.0/16)');
-    expect(await result('ip=10.20.3.4&relay=10.20.0.1')).toBe('address 10.20.3.4 via relay 10.20.0.1: site branch-a (matched by relay 10.20.0.1)');
-    expect(await result('ip=192.168.1.10')).toBe("address 192.168.1.10: the centre&#39;s own network (no site lists this relay or holds this address)");
+    expect(await result('ip=10.20.3.4')).toBe('Address 10.20.3.4: site branch-a-lab (matched by client in 10.20.3.0/24)');
+    expect(await result('ip=10.20.9.9')).toBe('Address 10.20.9.9: site branch-a (matched by client in 10.20.0.0/16)');
+    expect(await result('ip=10.20.3.4&relay=10.20.0.1')).toBe('Address 10.20.3.4 via relay 10.20.0.1: site branch-a (matched by relay 10.20.0.1)');
+    expect(await result('relay=10.20.5.5')).toBe('Relay 10.20.5.5: site branch-a (matched by relay 10.20.5.5 in 10.20.0.0/16)');
+    expect(await result('ip=192.168.1.10')).toBe("Address 192.168.1.10: the centre&#39;s own network (no site lists this relay or holds this address)");
 
     const bad = await c.get('/ui/sites?ip=10.20.3.400');
     expect(bad.html).toMatch(/id="ip-error">10.20.3.400 is not an IPv4 address/);

@@ -210,7 +210,7 @@ function lookup(ui: Ui, ip: string, relay: string): Lookup {
 }
 
 const LookupForm: FC<{ ui: Ui; l: Lookup }> = ({ ui, l }) => {
-  const asked = [l.ip ? `address ${l.ip}` : '', l.relay ? `relay ${l.relay}` : ''].filter(Boolean).join(' via ');
+  const asked = l.ip ? `Address ${l.ip}${l.relay ? ` via relay ${l.relay}` : ''}` : `Relay ${l.relay}`;
   return (
     <section aria-labelledby="lookup-title" class="card">
       <h2 id="lookup-title">Which site is an address in?</h2>
