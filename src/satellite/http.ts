@@ -27,6 +27,9 @@ export interface SatelliteAppDeps {
   log: Logger;
   /** Listener states (TFTP, proxyDHCP) for /readyz. */
   listeners: () => ReadinessChecks;
+  /** The MAC behind a client address (learnt by proxyDHCP), and its boot id. */
+  macForIp?: (ip: string | undefined) => string | undefined;
+  bootForIp?: (ip: string | undefined) => string | undefined;
 }
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -35,24 +38,25 @@ export function satelliteApp(deps: SatelliteAppDeps): Hono {
   const app = new Hono();
   /** The centre's URL as this site reaches it: the site's boot URL when the centre gives one. */
   const target = () => deps.follow.state.site?.bootBaseUrl || deps.upstream;
+  const macForIp = (ip: string | undefined) => deps.macForIp?.(ip) ?? (ip ? deps.events.macForIp(ip) : undefined);
 
   app.get('/boot.ipxe', (c) => {
     const h = deps.health.state;
     const ip = clientIp(c);
     const s = satelliteEntryScript({ up: h.up, target: target(), reason: h.lastError });
     deps.events.record({
-      mac: (ip && deps.events.macForIp(ip)) || null,
+      mac: macForIp(ip) ?? null,
       clientIp: ip ?? null,
       kind: 'entry',
       request: '/boot.ipxe',
       result: s.failSafe ? `local disk: centre unreachable (${h.lastError ?? 'unknown'})` : `chain ${target()}/boot.ipxe`,
       status: 200,
-      detail: { failSafe: s.failSafe },
+      detail: { failSafe: s.failSafe, ...(deps.bootForIp?.(ip) ? { boot: deps.bootForIp(ip) } : {}) },
     });
     return c.body(s.body, 200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
   });
 
-  app.route('/', fileRoutes({ assetRoot: `${deps.loaderDir}/.no-assets`, loaderRoot: deps.loaderDir, events: deps.events, macForIp: (ip) => (ip ? deps.events.macForIp(ip) : undefined) }));
+  app.route('/', fileRoutes({ assetRoot: `${deps.loaderDir}/.no-assets`, loaderRoot: deps.loaderDir, events: deps.events, macForIp }));
 
   app.get('/healthz', (c) => {
     const h = deps.health.state;

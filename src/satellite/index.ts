@@ -29,6 +29,7 @@ import { createFollower } from './follow.js';
 import { createEventForwarder } from './forwarder.js';
 import { satelliteApp } from './http.js';
 import type { SiteOverrides } from './protocol.js';
+import { createBootCorrelator } from '../metrics/boot-id.js';
 
 const DEFAULT_LOADER_ROOT = SETTINGS.find((s) => s.key === 'loaderRoot')!.def as string;
 
@@ -90,6 +91,9 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
   // Clients of this site fetch /boot.ipxe from here, never from across the WAN.
   const baseUrl = resolveBaseUrl({ ...cfg, httpPort: port });
 
+  // Boot ids and the MAC behind a client address, as on the centre: TFTP and HTTP steps then name their host.
+  const boots = createBootCorrelator();
+  const macForIp = (ip: string | undefined) => (ip ? (boots.macForIp(ip) ?? events.macForIp(ip)) : undefined);
   const events = createEventForwarder({ upstream, token: cfg.satelliteToken, satellite: cfg.site || undefined, log: log.child({ svc: 'events' }) });
   let dhcp: ProxyDhcpServer | null = null;
   let tftp: TftpServer | null = null;
@@ -129,7 +133,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
   const listening: ReadinessChecks = {};
   if (cfg.tftp === 'on') listening.tftp = 'TFTP: not listening yet';
   if (cfg.dhcp === 'on') listening.dhcp = 'proxyDHCP: not listening yet';
-  const app = satelliteApp({ upstream, site: cfg.site || undefined, health, loaders, follow, events, loaderDir, log, listeners: () => listening });
+  const app = satelliteApp({ upstream, site: cfg.site || undefined, health, loaders, follow, events, loaderDir, log, listeners: () => listening, macForIp, bootForIp: (ip) => boots.forIp(ip) });
   handler = (req, env) => app.fetch(req, env);
   log.info({ baseUrl, port, upstream, site: cfg.site || null, loaderDir }, `HTTP listening on ${cfg.httpHost}:${port}; satellite of ${upstream}: iPXE clients start at ${baseUrl}/boot.ipxe`);
   if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(baseUrl)) log.warn(`the base URL ${baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);
@@ -144,7 +148,8 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
       baseUrl,
       log: log.child({ svc: 'tftp' }),
       events,
-      macForIp: (ip) => events.macForIp(ip),
+      macForIp,
+      bootIdForIp: (ip) => boots.forIp(ip),
     });
     try {
       tftpPort = (await tftp.listen()).port;
@@ -167,6 +172,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
       hostLookup: (mac) => follow.lookup(mac),
       log: log.child({ svc: 'dhcp' }),
       events,
+      bootId: boots.dhcp,
       ...dhcpLiveFor(cfg, site),
     });
     try {

@@ -55,8 +55,8 @@ export const siteOverridesSchema = z.object({
 });
 export type SiteOverrides = z.infer<typeof siteOverridesSchema>;
 
-/** Event kinds a satellite reports: its proxyDHCP, its TFTP, its entry script. */
-export const SATELLITE_EVENT_KINDS = ['dhcp', 'tftp', 'entry'] as const;
+/** Event kinds a satellite reports: its proxyDHCP, its TFTP, its entry script, its loaders over HTTP. */
+export const SATELLITE_EVENT_KINDS = ['dhcp', 'tftp', 'entry', 'loader'] as const;
 export const EVENT_BATCH_MAX = 1000;
 /** A whole batch: 1000 events of a few hundred bytes, with room. */
 export const EVENT_BODY_MAX = 2 * 1024 * 1024;

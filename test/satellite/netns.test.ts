@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, labProblem, type Proc } from '../dhcp/helpers/netns.js';
 import { CLI, requireBuilt, run } from '../helpers/process.js';
+import { bootServerRequest, CLIENTS, rawRequest } from '../dhcp/helpers/wire.js';
 
 const CENTRE = '10.95.0.1';
 /** The centre's second address: the URL the site "branch" reaches it by (its bootBaseUrl). */
@@ -183,6 +184,12 @@ describe('site satellite in network namespaces', () => {
   it('(a) a PXE client gets its loader from the satellite, over TFTP byte for byte the centre’s copy', async () => {
     const offer = await offerFor('pxe', []);
     expect(offer).toMatchObject({ siaddr: SATELLITE, file: 'undionly.kpxe', vendorClass: 'PXEClient' });
+    // Firmware that asks the boot server again on 4011 (EDK2 does) from its new address, encoded by the test's own encoder:
+    // the satellite learns which MAC is behind the address, so the TFTP step names the host.
+    const req = rawRequest({ ...bootServerRequest(CLIENTS.bios(), CLIENT_IP, [0, 0]), mac: CLIENT_MAC }).toString('hex');
+    const send = lab.node(cliNs, 'send4011', 'test/dhcp/helpers/send-request.ts', [`${SATELLITE}:4011`, req]);
+    const ack = await send.waitJson<{ msg: number; from: string; file: string }>('reply', () => true, 'the ACK from the satellite’s port 4011');
+    expect(ack).toMatchObject({ msg: 5, from: `${SATELLITE}:4011`, file: 'undionly.kpxe' });
     const out = join(tmp, 'undionly.got');
     const r = await run('ip', ['netns', 'exec', cliNs, 'curl', '-sS', '--max-time', '10', '-o', out, `tftp://${SATELLITE}/undionly.kpxe`]);
     expect(r.code, r.stderr).toBe(0);
@@ -208,14 +215,20 @@ describe('site satellite in network namespaces', () => {
     expect(auto.stdout).toBe(`#!ipxe\nchain http://${SATELLITE}:8080/boot.ipxe\n`);
   });
 
-  it('(e) the satellite’s DHCP and TFTP steps show in the centre’s timeline of that host, named by the site', async () => {
+  it('(e) the satellite’s DHCP and TFTP steps show in the centre’s timeline of that host, named by the site, with one boot id', async () => {
     const { value: steps } = await until('satellite events in the centre’s timeline', 15_000, async () => {
       const r = await api(`/hosts/${CLIENT_MAC}/timeline`);
       const list = JSON.parse(r.body) as { source: string; what: string; result: string; detail: Record<string, unknown> | null }[];
       const fromSite = list.filter((s) => s.detail?.satellite === 'branch');
-      return fromSite.some((s) => s.source === 'dhcp' && s.result === 'offer undionly.kpxe') && fromSite.some((s) => s.source === 'dhcp' && /boot\.ipxe/.test(s.result)) ? fromSite : undefined;
+      const has = (source: string, what: RegExp) => fromSite.some((s) => s.source === source && what.test(`${s.what} => ${s.result}`));
+      return has('dhcp', /=> offer undionly\.kpxe$/) && has('dhcp', /=> ack undionly\.kpxe$/) && has('tftp', /undionly\.kpxe/) && has('dhcp', /=> offer http:\/\/10\.96\.0\.1:8080\/boot\.ipxe$/) ? fromSite : undefined;
     });
     expect(steps.every((s) => s.detail!.satellite === 'branch')).toBe(true);
+    // One boot id across the DHCP and TFTP steps of the first boot, as on the centre.
+    const ack = steps.find((s) => s.source === 'dhcp' && s.result === 'ack undionly.kpxe')!;
+    const tftp = steps.find((s) => s.source === 'tftp')!;
+    expect(ack.detail!.boot).toMatch(/^[0-9a-f]{8}$/);
+    expect(tftp.detail!.boot).toBe(ack.detail!.boot);
   });
 
   it('(e) the centre refuses a wrong satellite token (401) and a bad event batch (400, nothing written)', async () => {
@@ -294,5 +307,26 @@ describe('site satellite in network namespaces', () => {
     console.log(`satellite loader sync: new undionly.kpxe served ${ms.toFixed(0)} ms after SIGHUP`);
     const health = JSON.parse((await get(cliNs, `http://${SATELLITE}:8080/healthz`)).body) as { loaderSync: { ok: boolean; refused: number } };
     expect(health.loaderSync).toMatchObject({ ok: true, refused: 0 });
+  });
+
+  it('(f) host modes and the site’s loader override from the centre reach the satellite’s proxyDHCP', async () => {
+    expect((await api(`/hosts/${CLIENT_MAC}`, 'PATCH', { dhcpMode: 'ignore' })).status).toBe(200);
+    const patched = await api('/sites/branch', 'PATCH', { loaders: { bios: 'ipxe.pxe' } });
+    expect(patched.status, patched.body).toBe(200);
+    process.kill(satellite.pid, 'SIGHUP');
+    await until('the satellite holding the new host mode and site override', 10_000, async () => {
+      const h = JSON.parse((await get(cliNs, `http://${SATELLITE}:8080/healthz`)).body) as { hosts: { count: number }; siteOverrides: { loaders: Record<string, string> } | null };
+      return h.hosts.count === 1 && h.siteOverrides?.loaders.bios === 'ipxe.pxe' ? true : undefined;
+    });
+    // The ignored host is left alone (its DISCOVER logged as such)…
+    const sh = script('ignored.sh', 'echo "udhcpc-script $1"');
+    const udhcpc = lab.spawn(cliNs, 'udhcpc-ignored', 'busybox', ['udhcpc', '-f', '-i', 'eth0', '-s', sh, '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-t', '3', '-T', '1', '-n']);
+    const line = await satellite.waitFor((l) => l.includes(CLIENT_MAC) && l.includes('host-ignored'), 'the ignored host’s DISCOVER at the satellite');
+    expect(line).toContain('not answered (host-ignored)');
+    await udhcpc.stop();
+    // …and another machine gets the site's BIOS loader.
+    lab.ip('-n', cliNs, 'link', 'set', 'eth0', 'address', '52:54:00:96:00:51');
+    const offer = await offerFor('site-loader', []);
+    expect(offer.file).toBe('ipxe.pxe');
   });
 });
