@@ -13,7 +13,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js
 import { field, fields, flash, macPath, safeReturn, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { adminFieldErrors, pairsText, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
 import { HOST_SORTS, type HostRow, type HostSort } from '../queries.js';
-import { Badge, Csrf, FieldError, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
+import { Badge, Csrf, FieldError, FormHead, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
 import { writeTx } from '../../db/client.js';
 import { sitePath } from './sites.js';
 
@@ -175,13 +175,7 @@ export function hostFormValues(h?: HostView): HostFormValues {
 
 const HostForm: FC<{ ui: Ui; csrf: string; action: string; v: HostFormValues; errors: FieldErrors; creating: boolean; profiles: string[] }> = ({ ui, csrf, action, v, errors, creating, profiles }) => (
   <form method="post" action={action} class="stack" novalidate>
-    <Csrf token={csrf} />
-    {v.version ? <input type="hidden" name="version" value={v.version} /> : null}
-    {errors[''] ? (
-      <p class="flash error" role="alert" id="form-error">
-        {errors['']}
-      </p>
-    ) : null}
+    <FormHead csrf={csrf} version={v.version} error={errors['']} />
     <div class="grid2">
       {creating ? (
         <TextField name="mac" label="MAC address" value={v.mac} error={errors.mac} required autocomplete="off" hint="Any spelling: 08:00:27:4d:4d:aa, 08-00-27-4D-4D-AA, 0800.274d.4daa" />

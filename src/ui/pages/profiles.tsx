@@ -9,7 +9,7 @@ import type { Profile } from '../../db/schema.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { field, fields, flash, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { adminFieldErrors, pairsText, parseLines, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
-import { Csrf, FieldError, page, PostButton, SecretsFields, SelectField, TextArea, TextField } from '../views/components.js';
+import { FieldError, FormHead, page, PostButton, SecretsFields, SelectField, TextArea, TextField } from '../views/components.js';
 
 const KIND_HELP: Record<string, string> = {
   linux: 'kernel + initrds over HTTP',
@@ -182,12 +182,7 @@ const KindFields: FC<PropsWithChildren<{ kinds: string[] }>> = (p) => (
 
 const ProfileForm: FC<{ ui: Ui; csrf: string; action: string; v: ProfileFormValues; errors: FieldErrors; creating: boolean; others: string[]; templates: string[] }> = ({ ui, csrf, action, v, errors, creating, others, templates }) => (
   <form method="post" action={action} class="stack" novalidate>
-    <Csrf token={csrf} />
-    {errors[''] ? (
-      <p class="flash error" role="alert">
-        {errors['']}
-      </p>
-    ) : null}
+    <FormHead csrf={csrf} error={errors['']} />
     <datalist id="template-names">
       {templates.map((t) => (
         <option value={t} />

@@ -16,7 +16,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js
 import { LOADER_KEYS, LOCAL_DEFAULT, type SiteMatch } from '../../sites/model.js';
 import { field, flash, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { parseList, type FieldErrors } from '../forms.js';
-import { Csrf, page, PostButton, SelectField, TextArea, TextField } from '../views/components.js';
+import { FormHead, page, PostButton, SelectField, TextArea, TextField } from '../views/components.js';
 
 type LoaderKey = (typeof LOADER_KEYS)[number];
 
@@ -156,13 +156,7 @@ const SiteForm: FC<{ ui: Ui; csrf: string; action: string; v: SiteFormValues; er
   if (!profileOptions.some(([value]) => value === v.defaultProfile)) profileOptions.push([v.defaultProfile, `${v.defaultProfile} (not a profile)`]);
   return (
     <form method="post" action={action} class="stack" novalidate>
-      <Csrf token={csrf} />
-      {v.version ? <input type="hidden" name="version" value={v.version} /> : null}
-      {errors[''] ? (
-        <p class="flash error" role="alert" id="form-error">
-          {errors['']}
-        </p>
-      ) : null}
+      <FormHead csrf={csrf} version={v.version} error={errors['']} />
       <div class="grid2">
         <TextField name="name" label="Name" value={v.name} error={errors.name} required autocomplete="off" hint={creating ? 'Letters, digits, . _ -' : 'Renaming keeps everything else'} />
         <TextField name="description" label="Description" value={v.description} error={errors.description} />

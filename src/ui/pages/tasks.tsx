@@ -10,7 +10,7 @@ import type { TaskView } from '../../tasks/store.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { field, flash, macPath, safeReturn, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { adminFieldErrors, parseList, type FieldErrors } from '../forms.js';
-import { Badge, Csrf, page, Pager, PostButton, SelectField, TextArea, TextField, Time } from '../views/components.js';
+import { Badge, FormHead, page, Pager, PostButton, SelectField, TextArea, TextField, Time } from '../views/components.js';
 
 const FILTERS = ['open', ...TASK_STATES, 'all'] as const;
 type Filter = (typeof FILTERS)[number];
@@ -182,12 +182,7 @@ export interface AssignValues {
 
 const AssignForm: FC<{ ui: Ui; csrf: string; v: AssignValues; errors: FieldErrors; profiles: string[] }> = ({ ui, csrf, v, errors, profiles }) => (
   <form method="post" action={`${ui.base}/tasks/new`} class="stack" novalidate>
-    <Csrf token={csrf} />
-    {errors[''] ? (
-      <p class="flash error" role="alert">
-        {errors['']}
-      </p>
-    ) : null}
+    <FormHead csrf={csrf} error={errors['']} />
     <SelectField name="profile" label="Boot into profile" value={v.profile} error={errors.profile} options={[['', '(choose a profile)'], ...profiles]} required />
     <fieldset class="field">
       <legend>Hosts</legend>

@@ -102,6 +102,23 @@ export function page(c: UiContext, title: string, section: Section, body: Child,
 
 export const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name="_csrf" value={token} />;
 
+/**
+ * What an edit form starts with: its CSRF token, the version the record was
+ * read at (a save against an older one is refused, not applied), and the
+ * message about the form as a whole (errors beside fields are each field's).
+ */
+export const FormHead: FC<{ csrf: string; version?: string; error?: string }> = ({ csrf, version, error }) => (
+  <>
+    <Csrf token={csrf} />
+    {version ? <input type="hidden" name="version" value={version} /> : null}
+    {error ? (
+      <p class="flash error" role="alert" id="form-error">
+        {error}
+      </p>
+    ) : null}
+  </>
+);
+
 function describedBy(name: string, error?: string, hint?: string): string | undefined {
   const ids = [hint ? `${name}-hint` : '', error ? `${name}-error` : ''].filter(Boolean);
   return ids.length ? ids.join(' ') : undefined;
