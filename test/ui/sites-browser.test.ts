@@ -99,6 +99,19 @@ describe('Sites page in Chromium', () => {
     expect(await result.textContent()).toBe('Address 10.21.3.4: site branch-a (matched by client in 10.21.0.0/16)');
     await b.shot('sites-2-list-lookup');
 
+    // At tablet width nothing is wider than the screen (the table scrolls inside its wrapper).
+    await page.setViewportSize({ width: 768, height: 1024 });
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.reload();
+    await result.waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await page.goto(`${base}/ui/sites/branch-a/edit`);
+    await page.getByLabel('loong64 (LoongArch64 UEFI)').waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await b.shot('sites-3-edit-tablet');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${base}/ui/sites`);
+
     // Delete, behind the confirmation.
     await row.getByRole('link', { name: 'branch-a', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Site branch-a' }).waitFor();
@@ -107,7 +120,7 @@ describe('Sites page in Chromium', () => {
     expect(b.dialogs.at(-1)).toMatch(/^Delete site branch-a\?/);
     expect(s.sites.admin.list()).toEqual([]);
     expect(await page.locator('tr[data-site]').count()).toBe(0);
-    await b.shot('sites-3-deleted');
+    await b.shot('sites-4-deleted');
 
     expect(b.pageErrors).toEqual([]);
   });
