@@ -27,8 +27,9 @@ import { resolveBaseUrl } from './config.js';
 import { dhcpConfigText, DHCP_SERVER_KINDS, type DhcpServerKind } from './dhcp/dhcp-config.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
 import { doctorCommand } from './doctor/index.js';
-import { resolve } from 'node:path';
-import { backupDatabase, dbPath, MaintenanceError, restoreDatabase } from './db/backup.js';
+import { dirname, resolve } from 'node:path';
+import { backupDatabase, dbPath, MaintenanceError, restoreDatabase, runningServer } from './db/backup.js';
+import { copyDatabase, parseDbLocation } from './db/copy.js';
 import { createSiteDirectory, createSiteStore } from './sites/store.js';
 import { createSiteAdmin } from './sites/admin.js';
 import { createAssetVersions } from './sites/asset-version.js';
@@ -82,6 +83,8 @@ commands:
   doctor [--json] [--no-probe] [--listen-seconds N] [--probe-interface IF]   check ports, loaders, address, other DHCP servers, firewall
   backup FILE [--force]                   online copy of the database (safe while serve runs)
   restore FILE                            replace the database with a backup (serve must be stopped; the old one is kept)
+  db copy --from DB --to DB               every row into a new, empty database, verified (DB: sqlite:PATH or postgres://…);
+                                          e.g. --from sqlite:./data/chainboot.db --to postgres://chainboot@db/chainboot
 
 settings (flag, environment, default; a JSON config file with --config FILE):
 ${configHelp()}
@@ -237,6 +240,26 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (command === 'backup' || command === 'restore') return maintenance(command, args, cfg);
+
+  if (command === 'db') {
+    const o = options(args);
+    const from = o.one('from');
+    const to = o.one('to');
+    if (o.pos[0] !== 'copy' || !from || !to) throw new InvalidInputError('usage: chainboot db copy --from sqlite:PATH|postgres://… --to sqlite:PATH|postgres://…');
+    const src = parseDbLocation(from);
+    if (src.kind === 'sqlite') {
+      const live = runningServer(dirname(resolve(src.file)));
+      if (live) process.stderr.write(`warning: chainboot serve (pid ${live.pid}) is using ${src.file}: the copy is one consistent snapshot, but what it writes after that is not copied; stop it first for a move\n`);
+    }
+    try {
+      const r = await copyDatabase(from, to, { log: (l) => process.stdout.write(`  ${l}\n`) });
+      process.stdout.write(`copied ${r.rows} row(s) from ${r.from} to ${r.to} in ${r.ms} ms; verified table by table (rows and a digest of every row):\n`);
+      for (const t of r.tables) process.stdout.write(`  ${t.table.padEnd(12)} ${String(t.rows).padStart(9)}  ${t.digest}\n`);
+      return 0;
+    } catch (e) {
+      throw new InvalidInputError(`db copy: ${(e as Error).message}`);
+    }
+  }
 
   if (command === 'doctor') return doctorCommand(cfg, args);
 
