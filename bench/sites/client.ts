@@ -15,7 +15,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { BOOTREQUEST, decodePacket, encodePacket, MessageType, Opt, type DhcpPacket } from '../../src/dhcp/packet.js';
-import { decodePacket as decodeTftp, encodeAck, encodeRequest } from '../../src/tftp/packet.js';
+import { decodePacket as decodeTftp, encodeAck, encodeError, encodeRequest } from '../../src/tftp/packet.js';
 
 const [siteArg = '1', clientsArg = '50', firstArg = '100', timeoutArg = '120'] = process.argv.slice(2);
 const site = Number(siteArg);
@@ -112,7 +112,16 @@ function tftpGet(localIp: string, server: string, file: string): Promise<number>
       sock.send(buf, port, server);
       arm();
     };
+    let tid = 0;
     sock.on('message', (msg, rinfo) => {
+      if (rinfo.address !== server) return;
+      // The transfer's TID is the port of the first answer (RFC 1350 §4); a second
+      // session made by a retransmitted RRQ is told so and otherwise ignored.
+      if (tid === 0) tid = rinfo.port;
+      else if (rinfo.port !== tid) {
+        sock.send(encodeError(5, 'unknown transfer ID'), rinfo.port, server);
+        return;
+      }
       const d = decodeTftp(msg);
       if (!d.ok) return;
       const p = d.packet;
