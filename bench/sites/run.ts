@@ -173,7 +173,13 @@ async function main(): Promise<void> {
   const d = rows.find((r) => r.mode === 'direct');
   if (c && d) console.log(`site caches: ${(d.crossed / Math.max(1, c.crossed)).toFixed(1)}× fewer bytes to the centre, boot time ratio cached/direct ${(c.seconds / d.seconds).toFixed(2)}`);
   console.log(JSON.stringify({ type: 'bench-sites', sites: SITES, clients: CLIENTS, mb: MB, rows: rows.map(({ sites, ...r }) => ({ ...r, perSite: sites })) }));
-  if (rows.some((r) => r.failed > 0)) process.exitCode = 1;
+  if (rows.some((r) => r.failed > 0)) {
+    process.exitCode = 1;
+    // What the centre said while clients failed (warnings and errors only: --log-level warn).
+    const log = join(tmpdir(), `chainboot-bench-sites-serve-${process.pid}.log`);
+    writeFileSync(log, serve.lines.join('\n') + '\n');
+    console.log(`some clients failed; the centre's log (${serve.lines.length} lines) is in ${log}`);
+  }
   await serve.stop();
   for (const r of relays) await r.stop();
 }
