@@ -10,7 +10,12 @@ import type { NewBootEvent } from '../db/schema.js';
 import type { SeenHost, Store } from '../db/store.js';
 
 export interface EventWriter {
-  write(events: NewBootEvent[], seen: Map<string, SeenHost>): void | Promise<void>;
+  /**
+   * Stores a batch. `urgent` is false for the log's own timed and size-limited
+   * hand-overs, which a writer may hold to group them into fewer commits
+   * (event-writer.ts); an explicit flush() is urgent.
+   */
+  write(events: NewBootEvent[], seen: Map<string, SeenHost>, urgent?: boolean): void | Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -66,7 +71,7 @@ export function createEventLog(opts: EventLogOptions) {
   };
 
   /** Hands what is waiting to the writer; resolves when it (and every earlier batch) is stored. */
-  function flush(): Promise<void> {
+  function flush(urgent = true): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = null;
@@ -79,7 +84,7 @@ export function createEventLog(opts: EventLogOptions) {
     if (byKey.size) byKey = new Map();
     let done: Promise<void>;
     try {
-      const r = writer.write(batch, hosts);
+      const r = writer.write(batch, hosts, urgent);
       if (r) {
         const n = batch.length;
         queued += n;
@@ -140,13 +145,14 @@ export function createEventLog(opts: EventLogOptions) {
       pending.push(e);
       if (coalesceKey !== undefined) byKey.set(coalesceKey, e);
       if (event.mac) markSeen(event.mac, at, facts);
-      if (pending.length >= maxBatch) void flush();
+      if (pending.length >= maxBatch) void flush(false);
       else if (!timer) {
-        timer = setTimeout(() => void flush(), interval);
+        timer = setTimeout(() => void flush(false), interval);
         timer.unref();
       }
     },
-    flush,
+    /** Hands everything waiting to the writer, to be stored at once; resolves when it is stored. */
+    flush: (): Promise<void> => flush(true),
     /** Flushes, then stops the writer (a worker thread ends). */
     async close(): Promise<void> {
       await flush();
