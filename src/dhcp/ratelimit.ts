@@ -65,3 +65,83 @@ export function createRateLimiter(cfg: RateLimitConfig, now: () => number = Date
     },
   };
 }
+
+const WAYS = 8;
+const TWO32 = 2 ** 32;
+
+/**
+ * The same per-MAC token buckets for the proxyDHCP hot path, keyed by the
+ * 6-byte hardware address itself and kept in typed arrays: no string, Map
+ * entry or bucket object per client. Under a storm of new machines every
+ * DISCOVER is a new key; in the Map version each one was a Map insertion and
+ * a small object that outlived the young generation, and the limiter was the
+ * largest single item of the event loop's profile (with the garbage
+ * collector's work for it on top).
+ *
+ * A set-associative table: a MAC may sit in one of WAYS slots of its bucket.
+ * A new MAC takes a free slot, or else the slot used longest ago. A bucket
+ * untouched for burst/perSecond seconds has refilled, so dropping it loses
+ * nothing; only with more than `maxKeys` MACs active within that time does a
+ * flood push out live buckets (the oldest first), as the Map version's
+ * generations did.
+ */
+export function createMacRateLimiter(cfg: RateLimitConfig, now: () => number = Date.now, maxKeys = 100_000) {
+  const perMs = cfg.perSecond / 1000;
+  let slots = WAYS;
+  while (slots < maxKeys) slots *= 2;
+  const mask = slots / WAYS - 1;
+  /** The MAC as a number, plus one (0 marks a free slot). */
+  const keys = new Float64Array(slots);
+  const tokens = new Float64Array(slots);
+  const at = new Float64Array(slots);
+  let size = 0;
+
+  function bucketOf(hi: number, lo: number): number {
+    // murmur3's finalizer over both halves of the 48-bit address.
+    let h = lo ^ Math.imul(hi, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+    h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+    return ((h ^ (h >>> 16)) & mask) * WAYS;
+  }
+
+  return {
+    /** true when a request from this MAC (chaddr's first 6 bytes) may be answered. */
+    allow(chaddr: Uint8Array): boolean {
+      const hi = (chaddr[0]! << 8) | chaddr[1]!;
+      const lo = ((chaddr[2]! << 24) | (chaddr[3]! << 16) | (chaddr[4]! << 8) | chaddr[5]!) >>> 0;
+      const key = hi * TWO32 + lo + 1;
+      const t = now();
+      const b = bucketOf(hi, lo);
+      let slot = -1;
+      let oldest = b;
+      for (let i = b; i < b + WAYS; i++) {
+        const k = keys[i]!;
+        if (k === key) {
+          slot = i;
+          break;
+        }
+        if (k === 0) {
+          if (keys[oldest] !== 0) oldest = i;
+        } else if (keys[oldest] !== 0 && at[i]! < at[oldest]!) oldest = i;
+      }
+      let tok: number;
+      if (slot < 0) {
+        slot = oldest;
+        if (keys[slot] === 0) size++;
+        keys[slot] = key;
+        tok = cfg.burst;
+      } else tok = Math.min(cfg.burst, tokens[slot]! + (t - at[slot]!) * perMs);
+      at[slot] = t;
+      if (tok < 1) {
+        tokens[slot] = tok;
+        return false;
+      }
+      tokens[slot] = tok - 1;
+      return true;
+    },
+    /** MACs held (at most the table's slots, the first power of two ≥ maxKeys). */
+    get size() {
+      return size;
+    },
+  };
+}

@@ -15,7 +15,7 @@ import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messa
 import { proxyReply, describeRequest, type MenuConfig, type MenuDisplay, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
 import { localAddresses, pickServerAddress, isUsableServerAddress, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
 import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
-import { createRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
+import { createMacRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
 
 const ANY = '0.0.0.0';
 
@@ -176,7 +176,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     macPrefixArch: Object.fromEntries(Object.entries(opts.macPrefixArch ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     junkUuidFallback: opts.junkUuidFallback ?? true,
   };
-  let limiter = opts.rateLimit === false ? null : createRateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT);
+  let limiter = opts.rateLimit === false ? null : createMacRateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT);
   let delay = opts.replyDelayMs ?? 0;
   const readInterfaces = opts.interfaces ?? networkInterfaces;
 
@@ -313,8 +313,8 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       counters.ignored['not-request'] = (counters.ignored['not-request'] ?? 0) + 1;
       return 'not-request';
     }
-    const mac = clientMac(req);
-    if (limiter && mac && !limiter.allow(mac)) {
+    // An Ethernet client (the only kind proxyReply answers) is limited by its hardware address.
+    if (limiter && req.htype === 1 && req.hlen === 6 && !limiter.allow(req.chaddr)) {
       counters.rateLimited++;
       return 'rate-limited';
     }
@@ -522,7 +522,7 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       policy.junkUuidFallback = next.junkUuidFallback ?? true;
       policyGeneration++;
       delay = next.replyDelayMs ?? 0;
-      limiter = next.rateLimit === false ? null : createRateLimiter(next.rateLimit ?? DEFAULT_RATE_LIMIT);
+      limiter = next.rateLimit === false ? null : createMacRateLimiter(next.rateLimit ?? DEFAULT_RATE_LIMIT);
     },
     /** Ports actually bound (after listen). */
     get ports(): { dhcp: number | null; proxy: number | null } {

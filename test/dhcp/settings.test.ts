@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDhcpSettings } from '../../src/dhcp/settings.js';
 import { dhcpConfigText } from '../../src/dhcp/dhcp-config.js';
 import { pickServerAddress, localAddresses } from '../../src/dhcp/address.js';
-import { createRateLimiter } from '../../src/dhcp/ratelimit.js';
+import { createMacRateLimiter, createRateLimiter } from '../../src/dhcp/ratelimit.js';
 
 describe('parseDhcpSettings', () => {
   it('defaults: BIOS and x64 UEFI loaders, follow, no delay, no menu, 20/5 rate limit', () => {
@@ -166,5 +166,47 @@ describe('rate limiter', () => {
     rl.allow('c');
     expect(rl.size).toBe(2);
     expect([rl.allow('a'), rl.allow('a'), rl.allow('a')]).toEqual([true, true, false]);
+  });
+});
+
+describe('per-MAC rate limiter (typed arrays)', () => {
+  const mac = (n: number) => Buffer.from([0x02, 0x00, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+
+  it('allows a burst, then the refill rate, per MAC; other MACs are untouched', () => {
+    let t = 0;
+    const rl = createMacRateLimiter({ burst: 3, perSecond: 1 }, () => t);
+    expect([1, 2, 3, 4].map(() => rl.allow(mac(1)))).toEqual([true, true, true, false]);
+    expect(rl.allow(mac(2))).toBe(true);
+    // Only the first 6 bytes of chaddr count.
+    expect(rl.allow(Buffer.concat([mac(1), Buffer.alloc(10, 0xff)]))).toBe(false);
+    t = 1000;
+    expect([rl.allow(mac(1)), rl.allow(mac(1))]).toEqual([true, false]);
+    t = 1500;
+    // Half a token is not a request.
+    expect(rl.allow(mac(1))).toBe(false);
+    expect(rl.size).toBe(2);
+  });
+
+  it('tells apart MACs that differ in any byte, including the first two', () => {
+    const rl = createMacRateLimiter({ burst: 1, perSecond: 0.001 }, () => 0);
+    const a = Buffer.from([0x00, 0x00, 0, 0, 0, 1]);
+    const b = Buffer.from([0x01, 0x00, 0, 0, 0, 1]);
+    const c = Buffer.from([0x00, 0x01, 0, 0, 0, 1]);
+    expect([a, b, c, a, b, c].map((m) => rl.allow(m))).toEqual([true, true, true, false, false, false]);
+  });
+
+  it('stays bounded under a flood of distinct MACs, pushing out the longest unused first', () => {
+    let t = 0;
+    const rl = createMacRateLimiter({ burst: 2, perSecond: 1 }, () => t, 1024);
+    // A flooding MAC is limited…
+    expect([rl.allow(mac(0)), rl.allow(mac(0)), rl.allow(mac(0))]).toEqual([true, true, false]);
+    for (let i = 1; i <= 5000; i++) {
+      t += 0.01;
+      rl.allow(mac(i));
+      // …and stays limited while it keeps sending, whatever else arrives.
+      if (i % 16 === 0) expect(rl.allow(mac(0))).toBe(false);
+    }
+    expect(rl.size).toBeLessThanOrEqual(1024);
+    expect(rl.size).toBeGreaterThan(900);
   });
 });
