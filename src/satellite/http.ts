@@ -6,6 +6,7 @@
  * the WAN.
  */
 import { Hono } from 'hono';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { clientIp } from '../http/client-ip.js';
 import { fileRoutes } from '../http/routes/files.js';
@@ -30,6 +31,8 @@ export interface SatelliteAppDeps {
   /** The MAC behind a client address (learnt by proxyDHCP), and its boot id. */
   macForIp?: (ip: string | undefined) => string | undefined;
   bootForIp?: (ip: string | undefined) => string | undefined;
+  /** When it gives a token, GET /metrics wants "Authorization: Bearer <token>" (as the centre's metricsToken). */
+  metricsToken?: () => string | undefined;
 }
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -88,7 +91,13 @@ export function satelliteApp(deps: SatelliteAppDeps): Hono {
     return c.json(r, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 
+  const digest = (t: string) => createHash('sha256').update(t, 'utf8').digest();
   app.get('/metrics', (c) => {
+    const token = deps.metricsToken?.();
+    if (token) {
+      const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+      if (!m || !timingSafeEqual(digest(m[1]!), digest(token))) return c.text('authentication required: send "Authorization: Bearer <metrics token>"\n', 401, { 'WWW-Authenticate': 'Bearer realm="chainboot-metrics"' });
+    }
     const h = deps.health.state;
     const l = deps.loaders.state;
     const e = deps.events.stats;

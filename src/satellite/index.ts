@@ -133,7 +133,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
   const listening: ReadinessChecks = {};
   if (cfg.tftp === 'on') listening.tftp = 'TFTP: not listening yet';
   if (cfg.dhcp === 'on') listening.dhcp = 'proxyDHCP: not listening yet';
-  const app = satelliteApp({ upstream, site: cfg.site || undefined, health, loaders, follow, events, loaderDir, log, listeners: () => listening, macForIp, bootForIp: (ip) => boots.forIp(ip) });
+  const app = satelliteApp({ upstream, site: cfg.site || undefined, health, loaders, follow, events, loaderDir, log, listeners: () => listening, macForIp, bootForIp: (ip) => boots.forIp(ip), metricsToken: () => current.metricsToken || undefined });
   handler = (req, env) => app.fetch(req, env);
   log.info({ baseUrl, port, upstream, site: cfg.site || null, loaderDir }, `HTTP listening on ${cfg.httpHost}:${port}; satellite of ${upstream}: iPXE clients start at ${baseUrl}/boot.ipxe`);
   if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(baseUrl)) log.warn(`the base URL ${baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -74,6 +74,16 @@ export function createLoaderSync(opts: LoaderSyncOptions) {
   const state: LoaderSyncState = { lastSync: null, lastSuccess: null, ok: null, lastError: null, loaders: 0, downloaded: 0, refused: 0, running: false };
   let current: Promise<SyncResult> | null = null;
   let again = false;
+  let swept = false;
+
+  /** Downloads cut short by a crash leave hidden partial files (never served): removed before the first sync. */
+  async function sweepPartials(): Promise<void> {
+    if (swept) return;
+    swept = true;
+    for (const name of await readdir(opts.dir).catch(() => [] as string[])) {
+      if (/^\..+\.partial-[0-9a-f]{12}$/.test(name)) await rm(join(opts.dir, name), { force: true }).catch(() => {});
+    }
+  }
 
   const signal = () => AbortSignal.any([closer.signal, AbortSignal.timeout(timeoutMs)]);
 
@@ -122,6 +132,7 @@ export function createLoaderSync(opts: LoaderSyncOptions) {
     const result: SyncResult = { ok: false, installed: [], unchanged: [], failed: [] };
     try {
       await mkdir(opts.dir, { recursive: true });
+      await sweepPartials();
       const res = await fetchFn(`${opts.upstream}${API_PREFIX}/loaders`, { headers: { authorization: `Bearer ${opts.token}` }, signal: signal() });
       if (!res.ok) {
         await res.body?.cancel().catch(() => {});

@@ -23,6 +23,8 @@ import { createEventForwarder, toWire } from '../../src/satellite/forwarder.js';
 import { createLoaderSync } from '../../src/satellite/loader-sync.js';
 import { createFollower } from '../../src/satellite/follow.js';
 import { dhcpLiveFor, satelliteLoaderDir } from '../../src/satellite/index.js';
+import { satelliteApp } from '../../src/satellite/http.js';
+import { createUpstreamHealth } from '../../src/satellite/health.js';
 
 const TOKEN = 'satellite-token-0123456789';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -163,6 +165,48 @@ describe('entry script', () => {
   });
 });
 
+describe('satellite HTTP', () => {
+  function app(metricsToken?: string) {
+    const up = 'http://10.95.0.1:8080';
+    const dir = mkdtempSync(join(tmpdir(), 'cb-sat-http-'));
+    writeFileSync(join(dir, 'undionly.kpxe'), 'loader bytes');
+    return satelliteApp({
+      upstream: up,
+      site: 'branch',
+      // Not started: the state before the first check, which must already be fail safe.
+      health: createUpstreamHealth({ url: up, intervalMs: 1000, log: silentLogger }),
+      loaders: createLoaderSync({ upstream: up, token: TOKEN, dir, log: silentLogger }),
+      follow: createFollower({ upstream: up, token: TOKEN, log: silentLogger }),
+      events: createEventForwarder({ upstream: up, token: TOKEN, log: silentLogger }),
+      loaderDir: dir,
+      log: silentLogger,
+      listeners: () => ({ tftp: true, dhcp: 'proxyDHCP not running: udp/67: address already in use' }),
+      metricsToken: () => metricsToken,
+    });
+  }
+
+  it('is fail safe before the first check, says so on /readyz and /healthz, and serves its local loaders', async () => {
+    const a = app();
+    const entry = await a.request('/boot.ipxe');
+    expect(entry.status).toBe(200);
+    expect(await entry.text()).toMatch(/^echo chainboot satellite: the centre is unreachable \(not checked yet\)\n[\s\S]*^exit$/m);
+    const ready = await a.request('/readyz');
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ready: false, checks: { upstream: 'centre unreachable: clients are sent to their local disk (not checked yet)', tftp: 'ok', dhcp: expect.stringContaining('address already in use') } });
+    expect(await (await a.request('/healthz')).json()).toMatchObject({ ok: true, role: 'satellite', site: 'branch', upstream: { url: 'http://10.95.0.1:8080', up: false }, loaderSync: { lastSync: null } });
+    expect(await (await a.request('/loaders/undionly.kpxe')).text()).toBe('loader bytes');
+    expect((await a.request('/loaders/..%2Fetc%2Fpasswd')).status).toBe(404);
+    expect(await (await a.request('/metrics')).text()).toContain('\nchainboot_satellite_upstream_up 0\n');
+  });
+
+  it('wants the metrics token when one is set', async () => {
+    const a = app('metrics-token-0123456789');
+    expect((await a.request('/metrics')).status).toBe(401);
+    expect((await a.request('/metrics', { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    expect((await a.request('/metrics', { headers: { authorization: 'Bearer metrics-token-0123456789' } })).status).toBe(200);
+  });
+});
+
 describe('event forwarder', () => {
   const rec = (i: number) => ({ mac: '52:54:00:00:00:01', clientIp: '10.96.0.50', kind: 'dhcp', request: `DISCOVER ${i}`, result: 'offer', status: 200, detail: { i } });
 
@@ -257,6 +301,7 @@ describe('loader sync and host modes against a stand-in centre on loopback', () 
     files.set('undionly.kpxe', a1).set('ipxe.efi', e1);
     writeFileSync(join(dir, 'ipxe.efi'), e1); // already equal: not downloaded
     writeFileSync(join(dir, 'local-only.0'), 'kept'); // not the centre's: left alone
+    writeFileSync(join(dir, '.undionly.kpxe.partial-0123456789ab'), 'a download cut by a crash');
     const installed: string[][] = [];
     const sync = createLoaderSync({ upstream: base, token: TOKEN, dir, log: silentLogger, onInstalled: (n) => installed.push(n) });
     downloads.length = 0;
