@@ -65,6 +65,8 @@ export function createEventForwarder(opts: ForwarderOptions) {
   let lastError: string | null = null;
   // The ip → MAC of DHCP clients, so TFTP events (which know only addresses) name the host.
   const macs = new Map<string, string>();
+  /** Queued events by coalescing key: a client retransmitting one DHCP transaction is one event with a count (as in events.ts). */
+  let byKey = new Map<string, SatelliteEvent>();
 
   function learn(ip: string, mac: string): void {
     if (macs.get(ip) === mac) return;
@@ -75,9 +77,18 @@ export function createEventForwarder(opts: ForwarderOptions) {
 
   return {
     /** EventLog-shaped, for createProxyDhcpServer and createTftpServer. */
-    record(e: Recorded): void {
+    record(e: Recorded, _facts?: Record<string, string>, coalesceKey?: string): void {
       const at = e.at ?? now();
       if (e.mac && e.clientIp) learn(e.clientIp, e.mac);
+      if (coalesceKey !== undefined) {
+        const same = byKey.get(coalesceKey);
+        if (same) {
+          const detail = (same.detail ??= {});
+          detail.count = ((detail.count as number | undefined) ?? 1) + 1;
+          detail.lastAt = at;
+          return;
+        }
+      }
       const line = { kind: e.kind, mac: e.mac ?? undefined, clientIp: e.clientIp ?? undefined, status: e.status, boot: (e.detail as { boot?: string } | null)?.boot };
       opts.log.info(line, `${e.kind} ${e.request}: ${e.result}`);
       const w = toWire(e, at);
@@ -91,6 +102,10 @@ export function createEventForwarder(opts: ForwarderOptions) {
         droppedUnreported += drop;
       }
       queue.push(w);
+      if (coalesceKey !== undefined) {
+        if (byKey.size >= maxQueued) byKey = new Map();
+        byKey.set(coalesceKey, w);
+      }
     },
     macForIp(ip: string): string | undefined {
       return macs.get(ip);
@@ -102,6 +117,8 @@ export function createEventForwarder(opts: ForwarderOptions) {
     flush(): Promise<boolean> {
       sending ??= (async () => {
         while (queue.length) {
+          // What goes out now can no longer count repeats.
+          if (byKey.size) byKey = new Map();
           const batch = queue.slice(0, batchSize);
           queue = queue.slice(batch.length);
           try {

@@ -233,6 +233,25 @@ describe('event forwarder', () => {
     expect(f.macForIp('10.96.0.50')).toBe('52:54:00:00:00:01');
   });
 
+  it('counts a retransmitted DHCP transaction on its queued event instead of queueing it again', async () => {
+    const posted: { events: { request: string; detail: { count?: number } }[] }[] = [];
+    const fake = (async (_u: string, init: RequestInit) => (posted.push(JSON.parse(String(init.body))), new Response('{}', { status: 202 }))) as unknown as typeof fetch;
+    const f = createEventForwarder({ upstream: 'http://c', token: TOKEN, log: silentLogger, fetch: fake });
+    f.record(rec(1), undefined, 'dhcp 52:54:00:00:00:01 1 dhcp 200 offer');
+    f.record(rec(1), undefined, 'dhcp 52:54:00:00:00:01 1 dhcp 200 offer');
+    f.record(rec(1), undefined, 'dhcp 52:54:00:00:00:01 1 dhcp 200 offer');
+    f.record(rec(2), undefined, 'dhcp 52:54:00:00:00:01 2 dhcp 200 offer');
+    expect(f.stats.queued).toBe(2);
+    await f.flush();
+    expect(posted[0]!.events.map((e) => [e.request, e.detail.count])).toEqual([
+      ['DISCOVER 1', 3],
+      ['DISCOVER 2', undefined],
+    ]);
+    // Sent: a later repeat is a new event.
+    f.record(rec(1), undefined, 'dhcp 52:54:00:00:00:01 1 dhcp 200 offer');
+    expect(f.stats.queued).toBe(1);
+  });
+
   it('drops a batch the centre refuses (400) instead of blocking the queue', async () => {
     let n = 0;
     const fake = (async () => (++n === 1 ? new Response('{"error":"bad"}', { status: 400 }) : new Response('{}', { status: 202 }))) as typeof fetch;
