@@ -20,14 +20,18 @@
 import type { NewBootEvent } from '../db/schema.js';
 import type { SeenHost } from '../db/store.js';
 
-export const FIELDS_PER_EVENT = 8;
+export const FIELDS_PER_EVENT = 11;
 export const FIELDS_PER_HOST = 4;
 const SEP = '\u0000';
 
 export interface EncodedBatch {
   /** Events in this batch. */
   n: number;
-  /** at, mac, client_ip, kind, request, result, status, detail (JSON) per event, NUL-separated. */
+  /**
+   * at, mac, client_ip, kind, request, result, status, detail (JSON), then
+   * the coalescing key, the times seen and the last time (empty without a
+   * key), per event, NUL-separated.
+   */
   rows: string;
   /** Hosts seen. */
   hosts: number;
@@ -49,9 +53,11 @@ function detailJson(d: Record<string, unknown> | null | undefined): string {
   }
 }
 
-export function encodeBatch(events: NewBootEvent[], seen: Map<string, SeenHost>): EncodedBatch {
+export function encodeBatch(events: NewBootEvent[], seen: Map<string, SeenHost>, keys?: (string | undefined)[]): EncodedBatch {
   const f: string[] = [];
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const key = keys?.[i];
     f.push(
       String(e.at),
       e.mac ? clean(e.mac) : '',
@@ -62,19 +68,52 @@ export function encodeBatch(events: NewBootEvent[], seen: Map<string, SeenHost>)
       String(e.status ?? 200),
       detailJson(e.detail),
     );
+    if (key === undefined) f.push('', '', '');
+    else {
+      // An event merged with repeats in the log (events.ts) carries their count and last time in its detail.
+      const d = e.detail as { count?: unknown; lastAt?: unknown } | null | undefined;
+      f.push(clean(key), String(typeof d?.count === 'number' ? d.count : 1), String(typeof d?.lastAt === 'number' ? d.lastAt : e.at));
+    }
   }
   const s: string[] = [];
   for (const [mac, v] of seen) s.push(clean(mac), String(v.first), String(v.at), v.facts && Object.keys(v.facts).length ? JSON.stringify(v.facts) : '');
   return { n: events.length, rows: f.join(SEP), hosts: seen.size, seen: s.join(SEP) };
 }
 
-/** Calls `each` with every row of the batch, in order (no array per row). */
-export function forEachRow(b: EncodedBatch, each: (at: number, mac: string | null, clientIp: string | null, kind: string, request: string, result: string, status: number, detail: string | null) => void): void {
+/** One decoded event; `key` is null without a coalescing key (then count is 1 and lastAt is at). */
+export interface EventRow {
+  at: number;
+  mac: string | null;
+  clientIp: string | null;
+  kind: string;
+  request: string;
+  result: string;
+  status: number;
+  detail: string | null;
+  key: string | null;
+  count: number;
+  lastAt: number;
+}
+
+/** Calls `each` with every row of the batch, in order (one row object, reused: copy what you keep). */
+export function forEachRow(b: EncodedBatch, each: (row: EventRow) => void): void {
   if (b.n === 0) return;
   const f = b.rows.split(SEP);
   if (f.length !== b.n * FIELDS_PER_EVENT) throw new Error(`event batch: ${f.length} fields for ${b.n} events (expected ${b.n * FIELDS_PER_EVENT})`);
+  const r: EventRow = { at: 0, mac: null, clientIp: null, kind: '', request: '', result: '', status: 0, detail: null, key: null, count: 1, lastAt: 0 };
   for (let i = 0; i < f.length; i += FIELDS_PER_EVENT) {
-    each(+f[i]!, f[i + 1] || null, f[i + 2] || null, f[i + 3]!, f[i + 4]!, f[i + 5]!, +f[i + 6]!, f[i + 7] || null);
+    r.at = +f[i]!;
+    r.mac = f[i + 1] || null;
+    r.clientIp = f[i + 2] || null;
+    r.kind = f[i + 3]!;
+    r.request = f[i + 4]!;
+    r.result = f[i + 5]!;
+    r.status = +f[i + 6]!;
+    r.detail = f[i + 7] || null;
+    r.key = f[i + 8] || null;
+    r.count = r.key === null ? 1 : +f[i + 9]!;
+    r.lastAt = r.key === null ? r.at : +f[i + 10]!;
+    each(r);
   }
 }
 

@@ -11,9 +11,18 @@
  * is AUTOINCREMENT, so new rows are those above the largest id seen), read
  * inside the write transaction, so a host inserted by anyone before it
  * commits is updated.
+ *
+ * An event with a coalescing key (events.ts) whose key was written within
+ * `coalesceMs` (64 s by default: PXE firmware retransmits a DISCOVER after 4,
+ * 8, 16 and 32 s) is not a new row: the earlier row's detail.count and
+ * detail.lastAt are raised instead. The keys of recent rows are kept in
+ * memory, at most `coalesceKeys` of them (oldest dropped first): a storm of
+ * new machines costs one Map entry per row, a storm of retransmissions one
+ * UPDATE per repeat instead of an INSERT with its two index entries. After a
+ * failed write they are forgotten (the rows they name were rolled back).
  */
 import type { Database } from 'better-sqlite3';
-import { forEachRow, mergeSeen, type EncodedBatch, type SeenRow } from './event-codec.js';
+import { forEachRow, mergeSeen, type EncodedBatch, type EventRow, type SeenRow } from './event-codec.js';
 
 export interface EventSink {
   /**
@@ -24,7 +33,20 @@ export interface EventSink {
   write(batches: Iterable<EncodedBatch>): void;
 }
 
-export function createEventSink(sqlite: Database): EventSink {
+export interface EventSinkOptions {
+  coalesceMs?: number;
+  coalesceKeys?: number;
+}
+
+interface Recent {
+  id: number;
+  at: number;
+  count: number;
+}
+
+export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): EventSink {
+  const coalesceMs = opts.coalesceMs ?? 64_000;
+  const coalesceKeys = opts.coalesceKeys ?? 100_000;
   const insert = sqlite.prepare('INSERT INTO boot_events (at, mac, client_ip, kind, request, result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const markSeen = sqlite.prepare('UPDATE hosts SET last_seen = ?, first_seen = coalesce(first_seen, ?), facts = coalesce(?, facts) WHERE mac = ?');
   const newHosts = sqlite.prepare('SELECT id, mac FROM hosts WHERE id > ? ORDER BY id').raw();
@@ -42,9 +64,30 @@ export function createEventSink(sqlite: Database): EventSink {
     if (hostMaxId < m) hostMaxId = m;
   }
 
+  const bump = sqlite.prepare("UPDATE boot_events SET detail = json_set(coalesce(detail, '{}'), '$.count', ?, '$.lastAt', ?) WHERE id = ?");
+  /** Rows written with a coalescing key, by key, oldest first (Map order: a key written again moves to the end). */
+  let recent = new Map<string, Recent>();
+
   const isHost = (mac: string) => hostMacs.has(mac);
-  const row = (at: number, mac: string | null, clientIp: string | null, kind: string, request: string, result: string, status: number, detail: string | null) => {
-    insert.run(at, mac, clientIp, kind, request, result, status, detail);
+  const row = (r: EventRow) => {
+    if (r.key !== null) {
+      const had = recent.get(r.key);
+      if (had && r.at - had.at <= coalesceMs) {
+        had.count += r.count;
+        bump.run(had.count, r.lastAt, had.id);
+        return;
+      }
+      const id = Number(insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail).lastInsertRowid);
+      if (had) recent.delete(r.key);
+      recent.set(r.key, { id, at: r.at, count: r.count });
+      // Oldest first: drop what is past the window, and past the size limit.
+      for (const [k, v] of recent) {
+        if (recent.size <= coalesceKeys && r.at - v.at <= coalesceMs) break;
+        recent.delete(k);
+      }
+      return;
+    }
+    insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail);
   };
 
   const tx = sqlite.transaction((batches: Iterable<EncodedBatch>) => {
@@ -59,7 +102,12 @@ export function createEventSink(sqlite: Database): EventSink {
 
   return {
     write(batches) {
-      tx.immediate(batches);
+      try {
+        tx.immediate(batches);
+      } catch (err) {
+        recent = new Map();
+        throw err;
+      }
     },
   };
 }

@@ -99,10 +99,10 @@ export function startEventWriter(dbFile: string, onError: (err: unknown) => void
     if (code !== 0) failAll(new Error(`event writer exited with code ${code}`));
   });
   return {
-    write(events, seen, urgent = true) {
+    write(events, seen, urgent = true, keys) {
       if (dead) return Promise.reject(dead);
       const id = nextId++;
-      const batch: Batch = { id, urgent, ...packBatch(encodeBatch(events, seen), pool) };
+      const batch: Batch = { id, urgent, ...packBatch(encodeBatch(events, seen, keys), pool) };
       return new Promise<void>((ok, fail) => {
         waiting.set(id, { ok, fail });
         worker.postMessage(batch, [batch.buf]);

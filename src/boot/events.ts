@@ -13,9 +13,11 @@ export interface EventWriter {
   /**
    * Stores a batch. `urgent` is false for the log's own timed and size-limited
    * hand-overs, which a writer may hold to group them into fewer commits
-   * (event-writer.ts); an explicit flush() is urgent.
+   * (event-writer.ts); an explicit flush() is urgent. `keys` are the events'
+   * coalescing keys (see record), for a writer that also merges a repeat
+   * into a row written by an earlier batch (event-sink.ts).
    */
-  write(events: NewBootEvent[], seen: Map<string, SeenHost>, urgent?: boolean): void | Promise<void>;
+  write(events: NewBootEvent[], seen: Map<string, SeenHost>, urgent?: boolean, keys?: (string | undefined)[]): void | Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -54,6 +56,8 @@ export function createEventLog(opts: EventLogOptions) {
   const writer: EventWriter = opts.writer ?? { write: (e, s) => opts.store!.writeEventBatch(e, s) };
   if (!opts.writer && !opts.store) throw new Error('createEventLog needs a store or a writer');
   let pending: NewBootEvent[] = [];
+  /** The coalescing key of each pending event (undefined: none). */
+  let pendingKeys: (string | undefined)[] = [];
   let seen = new Map<string, SeenHost>();
   /** Events of the pending batch by coalescing key (see record). */
   let byKey = new Map<string, NewBootEvent>();
@@ -78,13 +82,15 @@ export function createEventLog(opts: EventLogOptions) {
     }
     if (pending.length === 0 && seen.size === 0) return inFlight;
     const batch = pending;
+    const keys = pendingKeys;
     const hosts = seen;
     pending = [];
+    pendingKeys = [];
     seen = new Map();
     if (byKey.size) byKey = new Map();
     let done: Promise<void>;
     try {
-      const r = writer.write(batch, hosts, urgent);
+      const r = writer.write(batch, hosts, urgent, keys);
       if (r) {
         const n = batch.length;
         queued += n;
@@ -115,7 +121,10 @@ export function createEventLog(opts: EventLogOptions) {
      * Queues one event. With a `coalesceKey`, an event whose key matches one
      * still waiting in this batch is not queued again: the waiting one counts
      * it instead (detail.count, detail.lastAt). A client retransmitting one
-     * DHCP transaction is one row, not one per packet.
+     * DHCP transaction is one row, not one per packet. The worker writer also
+     * merges a repeat into the row an earlier batch wrote, within a minute
+     * (event-sink.ts): PXE firmware retransmits a DISCOVER after 4, 8, 16 and
+     * 32 s, far apart for one batch.
      */
     record(event: RecordedEvent, facts?: Record<string, string>, coalesceKey?: string): void {
       const at = event.at ?? Date.now();
@@ -143,6 +152,7 @@ export function createEventLog(opts: EventLogOptions) {
       // A fixed-shape copy (not a spread): this runs for every DHCP packet answered.
       const e: NewBootEvent = { at, mac: event.mac, clientIp: event.clientIp, kind: event.kind, request: event.request, result: event.result, status: event.status, detail: event.detail };
       pending.push(e);
+      pendingKeys.push(coalesceKey);
       if (coalesceKey !== undefined) byKey.set(coalesceKey, e);
       if (event.mac) markSeen(event.mac, at, facts);
       if (pending.length >= maxBatch) void flush(false);

@@ -42,13 +42,14 @@ describe('event codec', () => {
       ['02:00:00:00:00:01', { first: 1, at: 9, facts: { arch: 'x86_64' } }],
       ['02:00:00:00:00:02', { first: 2, at: 3 }],
     ]);
-    const b = encodeBatch(events, seen);
+    const b = encodeBatch(events, seen, ['dhcp 02:00:00:00:00:01 k', undefined, undefined]);
     const rows: unknown[][] = [];
-    forEachRow(b, (...r) => rows.push(r));
+    forEachRow(b, (r) => rows.push([r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail, r.key, r.count, r.lastAt]));
     expect(rows).toEqual([
-      [1_764_000_000_123, '02:00:00:00:00:01', null, 'dhcp', events[0]!.request, 'offer undionly.kpxe', 200, JSON.stringify(events[0]!.detail)],
-      [5, null, '10.0.0.9', 'entry', '/boot.ipxe?x=\uFFFDy', 'tab\tnewline\n"quote" ünïcødé', 404, null],
-      [6, '02:00:00:00:00:02', null, 'file', '', '', 200, expect.stringContaining('"unstorable":')],
+      // detail.count 2 (merged in the log), no lastAt: the last time is the event's own.
+      [1_764_000_000_123, '02:00:00:00:00:01', null, 'dhcp', events[0]!.request, 'offer undionly.kpxe', 200, JSON.stringify(events[0]!.detail), 'dhcp 02:00:00:00:00:01 k', 2, 1_764_000_000_123],
+      [5, null, '10.0.0.9', 'entry', '/boot.ipxe?x=\uFFFDy', 'tab\tnewline\n"quote" ünïcødé', 404, null, null, 1, 5],
+      [6, '02:00:00:00:00:02', null, 'file', '', '', 200, expect.stringContaining('"unstorable":'), null, 1, 6],
     ]);
   });
 
@@ -75,7 +76,7 @@ describe('event codec', () => {
 
   it('refuses a batch whose field count does not match its event count', () => {
     const b = encodeBatch([dhcp('02:00:00:00:00:01', 1, 1)], new Map());
-    expect(() => forEachRow({ ...b, n: 2 }, () => {})).toThrow(/8 fields for 2 events \(expected 16\)/);
+    expect(() => forEachRow({ ...b, n: 2 }, () => {})).toThrow(/11 fields for 2 events \(expected 22\)/);
   });
 });
 
@@ -123,5 +124,66 @@ describe('event sink', () => {
     const good = encodeBatch([dhcp('02:00:00:00:00:01', 1, 1)], new Map());
     expect(() => sink.write([good, { ...good, n: 3 }])).toThrow(/fields for 3 events/);
     expect(store.listEvents()).toEqual([]);
+  });
+});
+
+describe('event sink: repeats across batches', () => {
+  const retransmit = (at: number, extra: Record<string, unknown> = {}): NewBootEvent => ({ ...dhcp('02:00:00:00:00:01', at, 7), detail: { xid: 7, ...extra } });
+  const KEY = 'dhcp 02:00:00:00:00:01 7 dhcp 200 offer undionly.kpxe';
+  const write = (sink: ReturnType<typeof createEventSink>, events: NewBootEvent[], keys: (string | undefined)[]) => sink.write([encodeBatch(events, new Map(), keys)]);
+
+  it('a repeat within the window raises the written row\'s count and last time instead of adding a row', () => {
+    const db = openDb(':memory:');
+    const store = createStore(db);
+    const sink = createEventSink(db.$client, { coalesceMs: 64_000 });
+    // PXE retransmissions of one DISCOVER: 0, 4, 12 s (the second already merged with one more in the log), 28 s.
+    write(sink, [retransmit(0)], [KEY]);
+    write(sink, [retransmit(4_000, { count: 2, lastAt: 4_100 })], [KEY]);
+    write(sink, [retransmit(12_000), dhcp('02:00:00:00:00:02', 12_000, 9)], [KEY, 'other']);
+    write(sink, [retransmit(28_000)], [KEY]);
+    const rows = store.listEvents({ mac: '02:00:00:00:00:01' });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ at: 0, detail: { xid: 7, count: 5, lastAt: 28_000 } });
+    expect(store.listEvents({ mac: '02:00:00:00:00:02' })).toHaveLength(1);
+    // Past the window (from the row's first time) it is a new row.
+    write(sink, [retransmit(64_001)], [KEY]);
+    expect(store.listEvents({ mac: '02:00:00:00:00:01' }).map((r) => [r.at, r.detail?.count])).toEqual([
+      [64_001, undefined],
+      [0, 5],
+    ]);
+    // Without a key nothing is merged.
+    write(sink, [retransmit(64_002), retransmit(64_003)], [undefined, undefined]);
+    expect(store.listEvents({ mac: '02:00:00:00:00:01' })).toHaveLength(4);
+  });
+
+  it('holds at most coalesceKeys keys, dropping the oldest', () => {
+    const db = openDb(':memory:');
+    const store = createStore(db);
+    const sink = createEventSink(db.$client, { coalesceKeys: 2 });
+    write(sink, [retransmit(1), retransmit(2), retransmit(3)], ['a', 'b', 'c']);
+    write(sink, [retransmit(4), retransmit(5)], ['c', 'a']);
+    // c was merged; a had been dropped (the oldest of three), so it is a new row.
+    expect(store.listEvents().map((r) => [r.at, r.detail?.count ?? 1])).toEqual([
+      [5, 1],
+      [3, 2],
+      [2, 1],
+      [1, 1],
+    ]);
+  });
+
+  it('forgets the rows of a failed write: a later repeat is a new row, not an update of a rolled-back id', () => {
+    const db = openDb(':memory:');
+    const store = createStore(db);
+    const sink = createEventSink(db.$client);
+    const ok = encodeBatch([retransmit(1)], new Map(), ['k']);
+    const bad = { ...encodeBatch([retransmit(2)], new Map(), ['k2']), n: 5 };
+    expect(() => sink.write([ok, bad])).toThrow(/fields for 5 events/);
+    // Takes the id the rolled-back row had (AUTOINCREMENT's counter was rolled back with it).
+    write(sink, [{ ...dhcp('02:00:00:00:00:09', 3, 1), detail: { xid: 1 } }], [undefined]);
+    write(sink, [retransmit(4)], ['k']);
+    expect(store.listEvents().map((r) => [r.at, r.mac, r.detail?.count ?? 1])).toEqual([
+      [4, '02:00:00:00:00:01', 1],
+      [3, '02:00:00:00:00:09', 1],
+    ]);
   });
 });
