@@ -17,6 +17,8 @@ import { Hono, type Context } from 'hono';
 import { ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeSegments, resolveInRoot, resolveSegments, type SafePathResult } from '../safe-path.js';
 import { findLoader } from '../../boot/loaders.js';
 import { contentRange, decide, multipartLayout, segmentPieces, type ByteRange, type Decision } from '../range.js';
@@ -129,9 +131,20 @@ export function fileRoutes(opts: FileRoutesOptions): Hono {
     const name = c.req.param('name');
     const file = findLoader(name, opts.loaderRoot);
     let found: Lookup = { ok: false, status: 404, reason: 'no such loader' };
-    if (file) {
+    if (file && file === join(opts.loaderRoot, name)) {
+      // In the loader root: symlinks may not lead out of it.
       const r = resolveInRoot(file.slice(0, file.lastIndexOf('/')) || '/', encodeURIComponent(file.slice(file.lastIndexOf('/') + 1)));
       found = r.ok ? { ok: true, target: { kind: 'loader', name, segments: [segmentFile(r)], joined: false } } : { ok: false, status: 404, reason: r.reason };
+    } else if (file) {
+      // A packaged loader (findLoader's fixed name in a fixed Debian folder), trusted
+      // as TFTP trusts it: Debian's ipxe.efi is a link into /boot, followed.
+      try {
+        const real = realpathSync.native(file);
+        const st = statSync(real);
+        if (st.isFile()) found = { ok: true, target: { kind: 'loader', name, segments: [{ path: real, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs }], joined: false } };
+      } catch {
+        /* gone since findLoader looked: 404 */
+      }
     }
     return respond(c, opts, t0, 'loader', path, found);
   });
