@@ -9,7 +9,20 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BodyReader, CHUNK_SIZE, COLD_WINDOW_MS, DEPTH, markDiskCold, pumpToNode, readsInThreadPool, type BodyOutcome, type SegmentFile } from '../../src/http/asset-body.js';
+import {
+  BodyReader,
+  CHUNK_SIZE,
+  COLD_WINDOW_MS,
+  DEPTH,
+  markDiskCold,
+  ONE_SHOT_BUDGET,
+  ONE_SHOT_MAX,
+  oneShotBytesInUse,
+  pumpToNode,
+  readsInThreadPool,
+  type BodyOutcome,
+  type SegmentFile,
+} from '../../src/http/asset-body.js';
 import { fdsOpenOn, RawConnection, requireTool, sparseMarkedFile, startFileServer, tempDir, type FileServer } from './assets-helpers.js';
 
 const GiB = 2 ** 30;
@@ -111,6 +124,13 @@ describe('backpressure', () => {
     destroy(): void {
       queueMicrotask(() => this.emit('close'));
     }
+    corked = 0;
+    cork(): void {
+      this.corked++;
+    }
+    uncork(): void {
+      this.corked--;
+    }
     nextWrite(): Promise<void> {
       return new Promise((r) => (this.onWrite = r));
     }
@@ -152,6 +172,81 @@ describe('backpressure', () => {
     await done;
     expect(res.maxOutstanding).toBe(DEPTH);
     expect(outcome).toEqual({ bytes: length, aborted: false, error: undefined });
+  });
+  /** A stand-in that records each write and end, completing none until told. */
+  class CountingResponse extends HeldResponse {
+    writes: number[] = [];
+    ends: number[] = [];
+    override write(chunk: Buffer, cb: (err?: Error | null) => void): boolean {
+      this.writes.push(chunk.length);
+      return super.write(chunk, cb);
+    }
+    override end(chunk?: Buffer, cb?: (err?: Error | null) => void): void {
+      this.ends.push(chunk?.length ?? 0);
+      super.end(chunk, cb);
+    }
+  }
+
+  function pump(res: HeldResponse, offset: number, length: number): Promise<BodyOutcome> {
+    const path = join(root, 'stream.img');
+    const st = statSync(path);
+    const seg: SegmentFile = { path, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs };
+    const reader = new BodyReader([seg], [{ kind: 'file', segment: 0, offset, length }]);
+    return new Promise((r) => pumpToNode(res as never, reader, length, r));
+  }
+
+  it(`a body of up to ${ONE_SHOT_MAX} bytes is one read and goes out with the end of the response, in one write`, async () => {
+    const res = new CountingResponse();
+    const written = res.nextWrite();
+    const done = pump(res, 4321, ONE_SHOT_MAX);
+    await written;
+    expect(res.writes).toEqual([]);
+    expect(res.ends).toEqual([ONE_SHOT_MAX]);
+    expect(oneShotBytesInUse()).toBe(ONE_SHOT_MAX);
+    res.held.shift()!();
+    expect(await done).toEqual({ bytes: ONE_SHOT_MAX, aborted: false, error: undefined });
+    expect(oneShotBytesInUse()).toBe(0);
+  });
+
+  it('a one-shot buffer whose write never completes (the client went away) is no longer counted as in use', async () => {
+    const res = new CountingResponse();
+    const written = res.nextWrite();
+    const done = pump(res, 0, ONE_SHOT_MAX - 1);
+    await written;
+    expect(oneShotBytesInUse()).toBe(ONE_SHOT_MAX);
+    // The connection is cut: 'close' without 'finish', and the end's callback never runs.
+    res.emit('close');
+    expect(await done).toEqual({ bytes: 0, aborted: true, error: undefined });
+    expect(oneShotBytesInUse()).toBe(0);
+  });
+
+  it(`past ${ONE_SHOT_BUDGET} bytes of one-shot buffers in use, a short body streams in chunks instead`, async () => {
+    const holders: CountingResponse[] = [];
+    const outcomes: Promise<BodyOutcome>[] = [];
+    for (let i = 0; i < ONE_SHOT_BUDGET / ONE_SHOT_MAX; i++) {
+      const res = new CountingResponse();
+      const written = res.nextWrite();
+      outcomes.push(pump(res, i * ONE_SHOT_MAX, ONE_SHOT_MAX));
+      await written;
+      holders.push(res);
+    }
+    expect(oneShotBytesInUse()).toBe(ONE_SHOT_BUDGET);
+    const over = new CountingResponse();
+    const first = over.nextWrite();
+    outcomes.push(pump(over, 0, ONE_SHOT_MAX));
+    await first;
+    expect(over.writes).toEqual([CHUNK_SIZE]);
+    expect(oneShotBytesInUse()).toBe(ONE_SHOT_BUDGET);
+    // Let every write through; the chunked one needs ONE_SHOT_MAX / CHUNK_SIZE of them.
+    for (const res of holders) res.held.shift()!();
+    while (over.held.length) {
+      const next = over.written < ONE_SHOT_MAX ? over.nextWrite() : null;
+      over.held.shift()!();
+      await next;
+    }
+    for (const o of await Promise.all(outcomes)) expect(o).toEqual({ bytes: ONE_SHOT_MAX, aborted: false, error: undefined });
+    expect(over.writes.length + over.ends.length).toBe(ONE_SHOT_MAX / CHUNK_SIZE);
+    expect(oneShotBytesInUse()).toBe(0);
   });
 });
 
