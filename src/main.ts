@@ -1,7 +1,6 @@
 /**
  * Wiring: config → db → services → listeners; closes everything on SIGTERM/SIGINT.
  */
-import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Config } from './config.js';
@@ -17,19 +16,16 @@ import { createTaskStore, type TaskStore } from './tasks/store.js';
 import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
 import { loaderReport } from './boot/loaders.js';
-import { explainBindError } from './net/bind.js';
 import { createProxyDhcpServer, type ProxyDhcpServer, type SitePolicy } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
 import { createHostLookupCache } from './dhcp/host-cache.js';
 import { createTftpServer, type TftpServer } from './tftp/server.js';
 import { parseTftpSettings } from './tftp/settings.js';
-import { limitConnections } from './http/conn-limit.js';
-import { parseHttpLimitSettings } from './http/settings.js';
+import { listenHttp } from './http/listen.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
-import type { Server as HttpServer } from 'node:http';
-import { appliedConfig, configChanges, trackHttp, type CutResponse } from './lifecycle.js';
+import { appliedConfig, configChanges, type CutResponse } from './lifecycle.js';
 import { createRetention, retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
 import { writePidFile } from './db/backup.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -205,29 +201,10 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
   let current = cfg;
   let shuttingDown = false;
   // Bind first: with --http-port 0 the base URL scripts point at needs the
-  // port the kernel picked. Requests cannot arrive before the services exist,
-  // since the handler is set before the listen callback returns control.
-  let handler: typeof s.app.fetch | null = null;
-  const server: ServerType = await new Promise((ok, fail) => {
-    const srv = serveHttp(
-      {
-        fetch: (req, env) => {
-          // A request on a kept-alive connection after the stop began: no new work.
-          if (shuttingDown) return new Response('shutting down\n', { status: 503, headers: { 'retry-after': '10', connection: 'close' } });
-          return handler ? handler(req, env) : new Response('starting\n', { status: 503 });
-        },
-        hostname: cfg.httpHost,
-        port: cfg.httpPort,
-      },
-      () => ok(srv),
-    );
-    srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
-  });
-  // Per-client and overall connection caps, header/request deadlines, idle timeout.
-  limitConnections(server, parseHttpLimitSettings(cfg).value);
-  const http = trackHttp(server as HttpServer);
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
+  // port the kernel picked. Requests cannot arrive before the services exist:
+  // until the handler is set they get 503 "starting".
+  const listener = await listenHttp(cfg);
+  const { server, http, port } = listener;
   let s: Services;
   // /readyz: 503 naming each enabled listener until it is bound.
   const listening: ReadinessChecks = {};
@@ -242,7 +219,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
   // `chainboot restore` refuses while this file names a live serve.
   const removePidFile = writePidFile(cfg.dataDir);
   // The Node request/response pair travels in env: getConnInfo needs it.
-  handler = s.app.fetch;
+  listener.setHandler(s.app.fetch);
   for (const l of loaderReport(cfg.loaderRoot)) {
     if (l.path) log.info({ loader: l.name, path: l.path }, `loader ${l.name} found`);
     else log.warn({ loader: l.name }, `loader ${l.name} not found in ${cfg.loaderRoot} or the system paths: ${l.provider}`);
@@ -422,6 +399,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     return (closing ??= (async () => {
       const t0 = Date.now();
       shuttingDown = true;
+      listener.stopAccepting();
       clearInterval(sweeper);
       // A retention pass stops after its current batch.
       const retentionClosed = retention.close();

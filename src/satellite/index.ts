@@ -6,18 +6,14 @@
  * be reached it fails safe: iPXE clients are told to boot their local disk
  * at once, PXE firmware still gets its loader from the local copies.
  */
-import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Server as HttpServer } from 'node:http';
 import type { Config } from '../config.js';
 import { resolveBaseUrl, SETTINGS } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Running, ReloadReport, ShutdownReport } from '../main.js';
-import { explainBindError } from '../net/bind.js';
-import { limitConnections } from '../http/conn-limit.js';
-import { parseHttpLimitSettings } from '../http/settings.js';
-import { appliedConfig, configChanges, trackHttp } from '../lifecycle.js';
+import { appliedConfig, configChanges } from '../lifecycle.js';
+import { listenHttp } from '../http/listen.js';
 import { createProxyDhcpServer, type ProxyDhcpServer, type ProxyDhcpLiveSettings } from '../dhcp/server.js';
 import { parseDhcpSettings } from '../dhcp/settings.js';
 import { createTftpServer, type TftpServer } from '../tftp/server.js';
@@ -69,25 +65,8 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
   const loaderDir = satelliteLoaderDir(cfg);
   mkdirSync(loaderDir, { recursive: true });
 
-  let handler: ((req: Request, env: unknown) => Response | Promise<Response>) | null = null;
-  const server: ServerType = await new Promise((ok, fail) => {
-    const srv = serveHttp(
-      {
-        fetch: (req, env) => {
-          if (shuttingDown) return new Response('shutting down\n', { status: 503, headers: { 'retry-after': '10', connection: 'close' } });
-          return handler ? handler(req, env) : new Response('starting\n', { status: 503 });
-        },
-        hostname: cfg.httpHost,
-        port: cfg.httpPort,
-      },
-      () => ok(srv),
-    );
-    srv.once('error', (err: NodeJS.ErrnoException) => fail(new Error(explainBindError(err, 'tcp', cfg.httpPort))));
-  });
-  limitConnections(server, parseHttpLimitSettings(cfg).value);
-  const http = trackHttp(server as HttpServer);
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : cfg.httpPort;
+  const listener = await listenHttp(cfg);
+  const { http, port } = listener;
   // Clients of this site fetch /boot.ipxe from here, never from across the WAN.
   const baseUrl = resolveBaseUrl({ ...cfg, httpPort: port });
 
@@ -134,7 +113,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
   if (cfg.tftp === 'on') listening.tftp = 'TFTP: not listening yet';
   if (cfg.dhcp === 'on') listening.dhcp = 'proxyDHCP: not listening yet';
   const app = satelliteApp({ upstream, site: cfg.site || undefined, health, loaders, follow, events, loaderDir, log, listeners: () => listening, macForIp, bootForIp: (ip) => boots.forIp(ip), metricsToken: () => current.metricsToken || undefined });
-  handler = (req, env) => app.fetch(req, env);
+  listener.setHandler((req, env) => app.fetch(req, env));
   log.info({ baseUrl, port, upstream, site: cfg.site || null, loaderDir }, `HTTP listening on ${cfg.httpHost}:${port}; satellite of ${upstream}: iPXE clients start at ${baseUrl}/boot.ipxe`);
   if (/^https?:\/\/(127\.|localhost|\[::1\])/.test(baseUrl)) log.warn(`the base URL ${baseUrl} is a loopback address: other machines cannot fetch from it (set advertiseIp or baseUrl)`);
 
@@ -258,6 +237,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
     return (closing ??= (async () => {
       const t0 = Date.now();
       shuttingDown = true;
+      listener.stopAccepting();
       for (const t of timers) clearTimeout(t);
       health.stop();
       loaders.close();
