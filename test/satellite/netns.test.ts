@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Lab, labProblem, type Proc } from '../dhcp/helpers/netns.js';
 import { CLI, requireBuilt, run } from '../helpers/process.js';
 import { bootServerRequest, CLIENTS, rawRequest } from '../dhcp/helpers/wire.js';
+import { udhcpcOffer, writeScript } from '../helpers/udhcpc.js';
 
 const CENTRE = '10.95.0.1';
 /** The centre's second address: the URL the site "branch" reaches it by (its bootBaseUrl). */
@@ -28,15 +29,6 @@ const SAT_TOKEN = 'satellite-token-for-the-netns-test';
 const ADMIN = 'admin-token-for-the-netns-test-0123';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-interface Packet {
-  type: 'packet';
-  msg: number;
-  xid: number;
-  siaddr: string;
-  file: string;
-  serverId: string | null;
-  vendorClass: string | null;
-}
 
 const problem = labProblem(['udhcpc']);
 
@@ -162,24 +154,11 @@ describe('site satellite in network namespaces', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  function script(name: string, body: string): string {
-    const p = join(tmp, name);
-    writeFileSync(p, `#!/bin/sh\n${body}\n`);
-    chmodSync(p, 0o755);
-    return p;
-  }
+  const script = (name: string, body: string) => writeScript(tmp, name, body);
 
   /** busybox udhcpc in the client namespace; resolves with the satellite's proxy offer as the client saw it. */
-  async function offerFor(label: string, extra: string[]): Promise<Packet> {
-    const obs = lab.node(cliNs, `${label}-observer`, 'test/dhcp/helpers/observe-68.ts');
-    await obs.waitJson('ready', () => true, 'observer ready');
-    const sh = script(`${label}.sh`, 'echo "udhcpc-script $1"');
-    const udhcpc = lab.spawn(cliNs, label, 'busybox', ['udhcpc', '-f', '-i', 'eth0', '-s', sh, '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-x', `0x61:00${'11'.repeat(16)}`, ...extra, '-t', '5', '-T', '2', '-n']);
-    const offer = await obs.waitJson<Packet>('packet', (p) => p.msg === 2 && p.serverId === SATELLITE, 'the satellite’s proxy offer at the client');
-    await udhcpc.stop();
-    await obs.stop();
-    return offer;
-  }
+  const offerFor = (label: string, extra: string[]) =>
+    udhcpcOffer(lab, cliNs, { dir: tmp, label, serverId: SATELLITE, args: ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-x', `0x61:00${'11'.repeat(16)}`, ...extra] });
 
   it('(a) a PXE client gets its loader from the satellite, over TFTP byte for byte the centre’s copy', async () => {
     const offer = await offerFor('pxe', []);

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, labProblem, type Proc } from '../dhcp/helpers/netns.js';
 import { CLI, requireBuilt, run } from '../helpers/process.js';
+import { udhcpcOffer } from '../helpers/udhcpc.js';
 
 const CENTRE = '10.94.1.1';
 const PUBLIC = '10.94.9.1';
@@ -27,17 +28,6 @@ const GIADDR = '10.95.0.1';
 const TOKEN = 'relay-netns-test-token-0123456789';
 const GUID_HEX = '00' + '4c4c454400103380' + '4db8c04f394e3132';
 const MAC = '52:54:00:95:00:50';
-
-interface Packet {
-  type: 'packet';
-  xid: number;
-  msg: number;
-  giaddr: string;
-  siaddr: string;
-  file: string;
-  serverId: string | null;
-  options: Record<string, string>;
-}
 
 const problem = labProblem(['dnsmasq', 'udhcpc']);
 
@@ -88,25 +78,8 @@ describe('a site behind a DHCP relay', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  function script(name: string, body: string): string {
-    const p = join(tmp, name);
-    writeFileSync(p, `#!/bin/sh\n${body}\n`);
-    chmodSync(p, 0o755);
-    return p;
-  }
-
   /** One DHCP exchange by busybox udhcpc in the client namespace; the relayed proxy offer as the client saw it. */
-  async function offerFor(label: string, extra: string[]): Promise<Packet> {
-    const obs = lab.node(cli, `observer-${label}`, 'test/dhcp/helpers/observe-68.ts');
-    await obs.waitJson('ready', () => true, 'observer ready');
-    const sh = script(`${label}.sh`, 'echo "udhcpc-script $1"');
-    const udhcpc = lab.spawn(cli, `udhcpc-${label}`, 'busybox', ['udhcpc', '-f', '-B', '-i', 'eth0', '-s', sh, '-x', `0x61:${GUID_HEX}`, '-t', '5', '-T', '2', '-n', ...extra]);
-    await udhcpc.waitFor(/select for 0\.0\.0\.0, server 10\.94\.1\.1/, 'udhcpc selecting the relayed proxy offer');
-    const offer = await obs.waitJson<Packet>('packet', (p) => p.msg === 2 && p.serverId === CENTRE, 'relayed proxy offer at the client');
-    await udhcpc.stop();
-    await obs.stop();
-    return offer;
-  }
+  const offerFor = (label: string, extra: string[]) => udhcpcOffer(lab, cli, { dir: tmp, label, serverId: CENTRE, args: ['-B', '-x', `0x61:${GUID_HEX}`, ...extra] });
 
   const inCli = async (url: string) => {
     const r = await run('ip', ['netns', 'exec', cli, 'curl', '-sS', '--fail', '--max-time', '10', url]);
