@@ -4,12 +4,20 @@
  * DISCOVER outstanding (BIOS PXE 2.1 form, a fresh xid and a MAC from a large
  * pool each time) and time send → offer. Prints JSON lines: measure-start,
  * then result.
- *   node --import tsx bench/dhcp/loadgen.ts SERVER_IP CLIENTS WARMUP_S SECONDS
+ *   node --import tsx bench/dhcp/loadgen.ts SERVER_IP CLIENTS WARMUP_S SECONDS [REPEAT]
+ *
+ * MACs: 02:cb:SS:00:HH:LL, SS the slot, HHLL one counter over all slots
+ * (mod 65,536): every DISCOVER is a new MAC with a fresh xid, as in a mass
+ * power-on where each packet is a machine's first. With REPEAT > 1 a slot
+ * sends each MAC's DISCOVER REPEAT times with the same xid (as firmware
+ * retransmits one when no boot file arrives; back to back here, not 4, 8,
+ * 16 s apart) before the next MAC.
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 
-const [server = '10.95.0.1', clientsArg = '16', warmArg = '1', secsArg = '10'] = process.argv.slice(2);
+const [server = '10.95.0.1', clientsArg = '16', warmArg = '1', secsArg = '10', repeatArg = '1'] = process.argv.slice(2);
+const repeat = Math.max(1, Number(repeatArg));
 const clients = Number(clientsArg);
 const warmMs = Number(warmArg) * 1000;
 const measureMs = Number(secsArg) * 1000;
@@ -57,6 +65,8 @@ const sock = dgram.createSocket({ type: 'udp4', lookup: (address, _family, cb) =
 if (clients < 1 || clients > 256) throw new Error('clients must be 1–256');
 const slotXid = new Float64Array(clients).fill(-1);
 const slotAt = new Float64Array(clients);
+/** Sends left of the current MAC's DISCOVER (REPEAT): the slot's buffer keeps its MAC and xid until 0. */
+const slotLeft = new Uint8Array(clients);
 const latencies: number[] = [];
 let measuring = false;
 let done = false;
@@ -70,16 +80,20 @@ const bufs = Array.from({ length: clients }, template);
 function fire(slot: number): void {
   if (done) return;
   const b = bufs[slot]!;
-  xidSeq = (xidSeq + 1) & 0xffffff;
-  const xid = ((xidSeq << 8) | slot) >>> 0;
-  b.writeUInt32BE(xid, 4);
-  const m = macSeq++ % MAC_POOL;
-  b[28] = 0x02;
-  b[29] = 0xcb;
-  b[30] = slot & 0xff;
-  b[31] = 0;
-  b[32] = m >> 8;
-  b[33] = m & 0xff;
+  if (slotLeft[slot] === 0) {
+    xidSeq = (xidSeq + 1) & 0xffffff;
+    b.writeUInt32BE(((xidSeq << 8) | slot) >>> 0, 4);
+    const m = macSeq++ % MAC_POOL;
+    b[28] = 0x02;
+    b[29] = 0xcb;
+    b[30] = slot & 0xff;
+    b[31] = 0;
+    b[32] = m >> 8;
+    b[33] = m & 0xff;
+    slotLeft[slot] = repeat;
+  }
+  slotLeft[slot]!--;
+  const xid = b.readUInt32BE(4);
   slotXid[slot] = xid;
   slotAt[slot] = performance.now();
   if (measuring) sent++;

@@ -19,6 +19,9 @@
  *   --no-host-lookup chainboot without the per-request SQLite host lookup (what it costs)
  *   --no-host-cache  chainboot asking SQLite for every packet's host, without the cache (dhcp/host-cache.ts)
  *   --max-batch N    the event log's maxBatch (events posted to the writer at once)
+ *   --repeat R       each MAC's DISCOVER sent R times with the same xid (firmware retransmissions;
+ *                    chainboot then writes one event row per MAC, with a count); default 1: every
+ *                    DISCOVER a new MAC (see loadgen.ts)
  *   --only NAME      dnsmasq or chainboot alone (quicker while tuning; no ratio)
  *   --compare DIR    also run the chainboot build in DIR (a dist/src folder), e.g. the code before a change
  *   --pin            load generator on CPU 0, the server under test on CPU 1 (both servers alike)
@@ -30,7 +33,7 @@
  * neighbour there makes a round worth less.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { Lab, labProblem, REPO, type Proc } from '../../test/dhcp/helpers/netns.js';
@@ -46,6 +49,7 @@ const noEvents = process.argv.includes('--no-events');
 const noHostLookup = process.argv.includes('--no-host-lookup');
 const noHostCache = process.argv.includes('--no-host-cache');
 const maxBatch = arg('max-batch');
+const repeat = Number(arg('repeat') ?? 1);
 const only = arg('only');
 const compareDir = arg('compare');
 const profDir = arg('prof');
@@ -68,6 +72,28 @@ interface Result {
   mainThreadCpuPct?: number;
   /** CPU used by everything else on the machine during the run, % of one core. */
   otherCpuPct?: number;
+  /** The server's CPU by thread name (its main thread, the event writer, V8's and libuv's helpers), % of one core. */
+  threadsCpuPct?: Record<string, number>;
+}
+
+/** CPU seconds per thread of a process, summed by thread name (/proc/PID/task/TID/comm). */
+function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const name = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out[name] = (out[name] ?? 0) + cpuSeconds(`${pid}/task/${tid}`);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 /** utime + stime of a process (all its threads), in seconds (/proc/PID/stat fields 14 and 15; USER_HZ is 100 on Linux). */
@@ -117,16 +143,19 @@ async function main(): Promise<void> {
     lab.ip('-n', gen, 'route', 'add', 'default', 'dev', 'g0');
 
     async function measure(name: string, server: Proc): Promise<Result> {
-      const [cmd, args] = taskset(0, process.execPath, ['--import', 'tsx', resolve(REPO, 'bench/dhcp/loadgen.ts'), '10.95.0.1', String(clients), '1', String(seconds)]);
+      const [cmd, args] = taskset(0, process.execPath, ['--import', 'tsx', resolve(REPO, 'bench/dhcp/loadgen.ts'), '10.95.0.1', String(clients), '1', String(seconds), String(repeat)]);
       const gen1 = lab.spawn(gen, `loadgen-${name}`, cmd, args);
       await gen1.waitJson('measure-start', () => true, 'measure-start', 30_000);
       const c0 = cpuSeconds(server.pid);
       const t0 = mainThreadCpuSeconds(server.pid);
+      const th0 = threadCpuSeconds(server.pid);
       const m0 = machineBusySeconds();
       const r = await gen1.waitJson<Result>('result', () => true, 'result', (seconds + 30) * 1000);
       const c1 = cpuSeconds(server.pid);
       const t1 = mainThreadCpuSeconds(server.pid);
+      const th1 = threadCpuSeconds(server.pid);
       const m1 = machineBusySeconds();
+      r.threadsCpuPct = Object.fromEntries(Object.entries(th1).map(([k, v]) => [k, Math.round(((v - (th0[k] ?? 0)) / r.seconds) * 1000) / 10]).filter(([, v]) => (v as number) > 0));
       r.mainThreadCpuPct = ((t1 - t0) / r.seconds) * 100;
       r.serverCpuUsPerReq = ((c1 - c0) / Math.max(1, r.answered)) * 1e6;
       r.serverCpuPct = ((c1 - c0) / r.seconds) * 100;
@@ -149,7 +178,7 @@ async function main(): Promise<void> {
           await dm.waitFor(/proxy on subnet 10\.95\.0\.0/, 'dnsmasq ready');
           all[v.name]!.push(await measure(v.name, dm));
           await dm.stop();
-          line.push(`${v.name} ${all[v.name]!.at(-1)!.perSecond.toFixed(0)}/s`);
+          line.push(`${v.name} ${all[v.name]!.at(-1)!.perSecond.toFixed(0)}/s (threads % ${JSON.stringify(all[v.name]!.at(-1)!.threadsCpuPct)})`);
           continue;
         }
         const env = [`CHAINBOOT_DIST=${v.dist}`, ...(noEvents ? ['BENCH_NO_EVENTS=1'] : []), ...(noHostLookup ? ['BENCH_NO_DB=1'] : []), ...(noHostCache ? ['BENCH_NO_HOST_CACHE=1'] : []), ...(maxBatch ? [`BENCH_MAX_BATCH=${maxBatch}`] : [])];
@@ -160,7 +189,7 @@ async function main(): Promise<void> {
         all[v.name]!.push(await measure(v.name, cb));
         await cb.stop();
         const counters = cb.json<{ counters: { received: number }; events: { rows: number; dropped: number; writeErrors: number }; eventLoopDelayMs: unknown }>('counters')[0];
-        line.push(`${v.name} ${all[v.name]!.at(-1)!.perSecond.toFixed(0)}/s (counters ${JSON.stringify(counters?.counters)}, events ${JSON.stringify(counters?.events)}, event loop delay ms ${JSON.stringify(counters?.eventLoopDelayMs)})`);
+        line.push(`${v.name} ${all[v.name]!.at(-1)!.perSecond.toFixed(0)}/s (threads % ${JSON.stringify(all[v.name]!.at(-1)!.threadsCpuPct)}, counters ${JSON.stringify(counters?.counters)}, events ${JSON.stringify(counters?.events)}, event loop delay ms ${JSON.stringify(counters?.eventLoopDelayMs)})`);
         // The event log must really have been written: a server whose writer died measures nothing.
         if (!noEvents && (!counters || counters.events.dropped > 0 || counters.events.writeErrors > 0 || counters.events.rows === 0)) {
           throw new Error(`${v.name}: the boot event log did not write: ${JSON.stringify(counters?.events)}\n  ${cb.lines.slice(-10).join('\n  ')}`);
@@ -174,7 +203,7 @@ async function main(): Promise<void> {
     const row = (name: string, r: Result) =>
       `${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(3).padStart(8)} ${r.p99.toFixed(3).padStart(8)} ${r.max.toFixed(2).padStart(8)} ${String(r.lost).padStart(6)} ${r.serverCpuUsPerReq!.toFixed(1).padStart(10)} ${r.serverCpuPct!.toFixed(0).padStart(6)}% ${r.mainThreadCpuPct!.toFixed(0).padStart(6)}% ${r.loadgenCpuPct.toFixed(0).padStart(6)}% ${r.otherCpuPct!.toFixed(0).padStart(6)}%`;
     console.log(
-      `\nbench/dhcp: ${clients} concurrent clients, ${seconds} s per run, best of ${rounds} round(s), BIOS PXE DISCOVERs broadcast over a veth pair${noEvents ? ', chainboot WITHOUT the boot event log' : ''}${noHostLookup ? ', chainboot WITHOUT host lookups' : ''}${noHostCache ? ', chainboot WITHOUT the host lookup cache' : ''}${maxBatch ? `, event maxBatch ${maxBatch}` : ''}${pinned ? ', load generator on CPU 0 and server on CPU 1' : ''}${compareDir ? `, compare = ${compareDir}` : ''}`,
+      `\nbench/dhcp: ${clients} concurrent clients, ${seconds} s per run, best of ${rounds} round(s), BIOS PXE DISCOVERs broadcast over a veth pair${noEvents ? ', chainboot WITHOUT the boot event log' : ''}${noHostLookup ? ', chainboot WITHOUT host lookups' : ''}${noHostCache ? ', chainboot WITHOUT the host lookup cache' : ''}${maxBatch ? `, event maxBatch ${maxBatch}` : ''}${repeat > 1 ? `, each DISCOVER sent ${repeat} times (same MAC and xid)` : ''}${pinned ? ', load generator on CPU 0 and server on CPU 1' : ''}${compareDir ? `, compare = ${compareDir}` : ''}`,
     );
     console.log(`${'server'.padEnd(10)} ${'answers/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'lost'.padStart(6)} ${'cpu µs/req'.padStart(10)} ${'srvcpu'.padStart(7)} ${'main'.padStart(7)} ${'gencpu'.padStart(7)} ${'other'.padStart(7)}`);
     for (const v of variants) if (best[v.name]) console.log(row(v.name, best[v.name]!));

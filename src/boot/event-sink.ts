@@ -16,10 +16,10 @@
  * `coalesceMs` (64 s by default: PXE firmware retransmits a DISCOVER after 4,
  * 8, 16 and 32 s) is not a new row: the earlier row's detail.count and
  * detail.lastAt are raised instead. The keys of recent rows are kept in
- * memory, at most `coalesceKeys` of them (oldest dropped first): a storm of
- * new machines costs one Map entry per row, a storm of retransmissions one
- * UPDATE per repeat instead of an INSERT with its two index entries. After a
- * failed write they are forgotten (the rows they name were rolled back).
+ * memory, the last `coalesceKeys` of them: a storm of new machines costs one
+ * Map entry per row, a storm of retransmissions one UPDATE per repeat instead
+ * of an INSERT with its two index entries. After a failed write they are
+ * forgotten (the rows they name were rolled back).
  */
 import type { Database } from 'better-sqlite3';
 import { forEachRow, mergeSeen, type EncodedBatch, type EventRow, type SeenRow } from './event-codec.js';
@@ -38,11 +38,6 @@ export interface EventSinkOptions {
   coalesceKeys?: number;
 }
 
-interface Recent {
-  id: number;
-  at: number;
-  count: number;
-}
 
 export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): EventSink {
   const coalesceMs = opts.coalesceMs ?? 64_000;
@@ -65,29 +60,49 @@ export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): 
   }
 
   const bump = sqlite.prepare("UPDATE boot_events SET detail = json_set(coalesce(detail, '{}'), '$.count', ?, '$.lastAt', ?) WHERE id = ?");
-  /** Rows written with a coalescing key, by key, oldest first (Map order: a key written again moves to the end). */
-  let recent = new Map<string, Recent>();
+  /*
+   * Rows written with a coalescing key: key → slot of a ring, the slot's row
+   * id, first time and count in typed arrays. A new key takes the next slot,
+   * pushing out the key written `coalesceKeys` rows earlier, so under a storm
+   * of distinct keys (new machines) nothing but the Map entry is allocated per
+   * row and nothing outlives the ring. An expired key stays until its slot is
+   * taken; it no longer merges.
+   */
+  let slotOf = new Map<string, number>();
+  const slotKey: (string | undefined)[] = new Array<string | undefined>(coalesceKeys);
+  const slotId = new Float64Array(coalesceKeys);
+  const slotAt = new Float64Array(coalesceKeys);
+  const slotCount = new Float64Array(coalesceKeys);
+  let nextSlot = 0;
 
   const isHost = (mac: string) => hostMacs.has(mac);
   const row = (r: EventRow) => {
-    if (r.key !== null) {
-      const had = recent.get(r.key);
-      if (had && r.at - had.at <= coalesceMs) {
-        had.count += r.count;
-        bump.run(had.count, r.lastAt, had.id);
-        return;
-      }
-      const id = Number(insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail).lastInsertRowid);
-      if (had) recent.delete(r.key);
-      recent.set(r.key, { id, at: r.at, count: r.count });
-      // Oldest first: drop what is past the window, and past the size limit.
-      for (const [k, v] of recent) {
-        if (recent.size <= coalesceKeys && r.at - v.at <= coalesceMs) break;
-        recent.delete(k);
-      }
+    if (r.key === null) {
+      insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail);
       return;
     }
-    insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail);
+    // The key is a slice of the whole batch's text (String.prototype.split): kept
+    // as it is, it would keep that text alive. With a NUL (which no field holds)
+    // appended, the Map stores a flat copy of its own.
+    const key = r.key + '\u0000';
+    const had = slotOf.get(key);
+    if (had !== undefined && r.at - slotAt[had]! <= coalesceMs) {
+      const count = slotCount[had]! + r.count;
+      slotCount[had] = count;
+      bump.run(count, r.lastAt, slotId[had]);
+      return;
+    }
+    const id = Number(insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail).lastInsertRowid);
+    if (had !== undefined) slotKey[had] = undefined;
+    const slot = nextSlot;
+    nextSlot = (nextSlot + 1) % coalesceKeys;
+    const old = slotKey[slot];
+    if (old !== undefined) slotOf.delete(old);
+    slotKey[slot] = key;
+    slotOf.set(key, slot);
+    slotId[slot] = id;
+    slotAt[slot] = r.at;
+    slotCount[slot] = r.count;
   };
 
   const tx = sqlite.transaction((batches: Iterable<EncodedBatch>) => {
@@ -105,7 +120,8 @@ export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): 
       try {
         tx.immediate(batches);
       } catch (err) {
-        recent = new Map();
+        slotOf = new Map();
+        slotKey.fill(undefined);
         throw err;
       }
     },
