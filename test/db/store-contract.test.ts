@@ -585,6 +585,41 @@ describe('store contract: tasks', () => {
 });
 
 describe('where the backends differ on purpose', () => {
+  it('batches committed out of time order (two nodes): PostgreSQL keeps the newest last-seen time and facts, SQLite takes the last commit', async () => {
+    if (!cluster) throw new Error(`PostgreSQL cannot run here: ${pgProblem() ?? 'the cluster did not start'}`);
+    const got: Record<string, unknown> = {};
+    for (const b of [openSqliteBackend(), await openPgBackend(cluster)]) {
+      try {
+        await b.store.createHost({ mac: MAC(1) });
+        await b.store.writeEvents([], new Map([[MAC(1), { first: START + 2000, at: START + 3000, facts: { by: 'newer' } }]]));
+        await b.store.writeEvents([], new Map([[MAC(1), { first: START + 1000, at: START + 1500, facts: { by: 'older' } }]]));
+        const h = await b.store.getHost(MAC(1));
+        got[b.name] = { firstSeen: h?.firstSeen, lastSeen: h?.lastSeen, facts: h?.facts };
+      } finally {
+        await b.close();
+      }
+    }
+    expect(got).toEqual({
+      sqlite: { firstSeen: START + 2000, lastSeen: START + 1500, facts: { by: 'older' } },
+      postgres: { firstSeen: START + 1000, lastSeen: START + 3000, facts: { by: 'newer' } },
+    });
+  });
+
+  it('jsonb keeps every key and value but not the order keys were written in (shorter keys first): compare objects by value', async () => {
+    if (!cluster) throw new Error(`PostgreSQL cannot run here: ${pgProblem() ?? 'the cluster did not start'}`);
+    const order: Record<string, string[]> = {};
+    for (const b of [openSqliteBackend(), await openPgBackend(cluster)]) {
+      try {
+        const h = await b.store.createHost({ mac: MAC(1), variables: { zone: 'b', disk: '/dev/sda', a: '1' } });
+        expect(h.variables, b.name).toEqual({ a: '1', disk: '/dev/sda', zone: 'b' });
+        order[b.name] = Object.keys((await b.store.getHostRow(MAC(1)))!.variables);
+      } finally {
+        await b.close();
+      }
+    }
+    expect(order).toEqual({ sqlite: ['zone', 'disk', 'a'], postgres: ['a', 'disk', 'zone'] });
+  });
+
   it('a profile a task refers to cannot be deleted: PostgreSQL says why, SQLite fails on its foreign key (reported)', async () => {
     if (!cluster) throw new Error(`PostgreSQL cannot run here: ${pgProblem() ?? 'the cluster did not start'}`);
     for (const b of [openSqliteBackend(), await openPgBackend(cluster)]) {

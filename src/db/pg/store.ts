@@ -65,6 +65,9 @@ function sqliteLike(col: SQLWrapper, pattern: string): SQL {
 /** Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)). */
 export const LOCK_TEMPLATE_NAME = 0x63620001;
 
+/** A read-only transaction that sees one snapshot throughout: a count and the page it counts agree. */
+export const SNAPSHOT = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const;
+
 /** Boot events per INSERT: 8 parameters a row, well under PostgreSQL's 65535. */
 const EVENT_ROWS_PER_INSERT = 1000;
 
@@ -289,8 +292,8 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
       const where = opts.q
         ? or(sqliteLike(hosts.mac, `%${opts.q.toLowerCase()}%`), sqliteLike(hosts.hostname, `%${opts.q}%`), sqliteLike(hosts.notes, `%${opts.q}%`))
         : undefined;
-      // Count and page in one snapshot, as SQLite's single connection sees them.
-      return tx(async (q) => {
+      // Count and page from one snapshot (READ COMMITTED would give each statement its own).
+      return db.transaction(async (q) => {
         const [{ n: total } = { n: 0 }] = await q.select({ n: count() }).from(hosts).where(where);
         const rows = await q
           .select(withProfileName)
@@ -301,7 +304,7 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
           .limit(opts.limit ?? 100)
           .offset(opts.offset ?? 0);
         return { total, hosts: rows.map(view) };
-      });
+      }, SNAPSHOT);
     },
     async createHost(input: HostInput): Promise<HostView> {
       return tx((q) => createHostIn(q, input));

@@ -21,7 +21,7 @@ import type { Actor, NewTasks, TaskStore, TaskView } from '../../tasks/store.js'
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { afterFailure, canMove, expiryReason, isActiveAt, type SweepLimits } from '../../tasks/machine.js';
 import type { Async } from './async.js';
-import type { Q, Tx } from './store.js';
+import { SNAPSHOT, type Q, type Tx } from './store.js';
 
 /** Rows per INSERT when a task is assigned to many hosts at once (16 parameters a task row). */
 const TASK_ROWS_PER_INSERT = 1000;
@@ -276,6 +276,7 @@ export function createPgTaskStore(db: PgDb, getSecret: () => string | Promise<st
       if (opts.hostId !== undefined) conds.push(eq(tasks.hostId, opts.hostId));
       if (opts.batch) conds.push(eq(tasks.batch, opts.batch));
       const where = conds.length ? and(...conds) : undefined;
+      // Count and page from one snapshot.
       return db.transaction(async (q) => {
         const [{ n: total } = { n: 0 }] = await q.select({ n: count() }).from(tasks).where(where);
         const rows = await q
@@ -288,7 +289,7 @@ export function createPgTaskStore(db: PgDb, getSecret: () => string | Promise<st
           .limit(Math.min(opts.limit ?? 100, 1000))
           .offset(opts.offset ?? 0);
         return { total, tasks: rows };
-      });
+      }, SNAPSHOT);
     },
     async view(id: number): Promise<TaskView> {
       const [row] = await db
