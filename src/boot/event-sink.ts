@@ -81,11 +81,7 @@ export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): 
       insert.run(r.at, r.mac, r.clientIp, r.kind, r.request, r.result, r.status, r.detail);
       return;
     }
-    // The key is a slice of the whole batch's text (String.prototype.split): kept
-    // as it is, it would keep that text alive. With a NUL (which no field holds)
-    // appended, the Map stores a flat copy of its own.
-    const key = r.key + '\u0000';
-    const had = slotOf.get(key);
+    const had = slotOf.get(r.key);
     if (had !== undefined && r.at - slotAt[had]! <= coalesceMs) {
       const count = slotCount[had]! + r.count;
       slotCount[had] = count;
@@ -98,6 +94,12 @@ export function createEventSink(sqlite: Database, opts: EventSinkOptions = {}): 
     nextSlot = (nextSlot + 1) % coalesceKeys;
     const old = slotKey[slot];
     if (old !== undefined) slotOf.delete(old);
+    // The key is a slice of the whole batch's text (String.prototype.split),
+    // and kept as it is it would keep that text alive: 100k keys held most of
+    // a storm's batches (tens of MB, each scavenge of the writer copying them).
+    // A copy of its own goes into the ring (through UTF-8: exact for any text
+    // but lone surrogates).
+    const key = Buffer.from(r.key, 'utf8').toString('utf8');
     slotKey[slot] = key;
     slotOf.set(key, slot);
     slotId[slot] = id;
