@@ -29,14 +29,15 @@ export interface EventLogOptions {
   intervalMs?: number;
   /**
    * Flush at once when this many events are waiting. Small batches keep the
-   * hand-over short: posting a batch to the worker copies it on the event
-   * loop (about 2 µs an event), so 128 events stall it for a quarter of a
-   * millisecond, where 500 stalled a DISCOVER storm for one.
+   * hand-over short: encoding a batch for the worker (each detail's JSON, one
+   * string, event-codec.ts) takes about 1 µs an event on the event loop, so
+   * 128 events hold it for some 0.15 ms. The worker groups batches into
+   * commits itself (event-writer.ts), so small ones cost no extra commits.
    */
   maxBatch?: number;
   /**
    * At most this many events handed to the writer and not yet stored (a
-   * posted batch waits in the worker's queue, serialized: some 600 bytes an
+   * posted batch waits in the worker's queue, encoded: some 700 bytes an
    * event); past it, new events are dropped (and counted) until the writer
    * has caught up by half, so a storm the disk cannot follow costs events,
    * not all the memory.
