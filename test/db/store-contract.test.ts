@@ -513,6 +513,21 @@ describe('store contract: tasks', () => {
     expect((await t.ok('host timeline, limited', b.tasks.historyForHost(h[0], 2))).length).toBe(2);
   });
 
+  contract('a host listed twice (a label given twice) is handled alike; reported: it gets two tasks', async (b, t) => {
+    const { wipe } = await setup(b);
+    await t.ok('label twice', b.store.updateHost(MAC(1), { labels: ['lab', 'lab'] }));
+    const { ids } = await t.ok('ids', b.store.hostIdsFor({ label: 'lab' }));
+    await t.ok('assign', b.tasks.create({ hostIds: ids, profileId: wipe.id }));
+    await t.ok('assign with replace', b.tasks.create({ hostIds: ids, profileId: wipe.id, replace: true }));
+    const states = (await t.ok('tasks', b.tasks.list())).tasks.map((x) => [x.id, x.state]);
+    expect(states).toEqual([
+      [4, 'pending'],
+      [3, 'pending'],
+      [2, 'cancelled'],
+      [1, 'cancelled'],
+    ]);
+  });
+
   contract('sweep: unserved past expiry, served without check-in, running past the run timeout', async (b, t) => {
     const { wipe, h } = await setup(b);
     const limits = { checkinTimeoutMs: 60_000, runTimeoutMs: 3_600_000 };

@@ -62,6 +62,15 @@ function sqliteLike(col: SQLWrapper, pattern: string): SQL {
   return sql`translate(${col}, ${UPPER}, ${LOWER}) like translate(${pattern}::text, ${UPPER}, ${LOWER}) escape ''`;
 }
 
+/**
+ * `col = any($1)` with the list as one array parameter: IN (…) takes a
+ * parameter per value, and PostgreSQL's limit is 65535 of them (a big import
+ * or assignment would hit it).
+ */
+export function anyOf(col: SQLWrapper, values: readonly (string | number)[], type: 'text' | 'int'): SQL {
+  return type === 'text' ? sql`${col} = any(${sql.param(values)}::text[])` : sql`${col} = any(${sql.param(values)}::int[])`;
+}
+
 /** Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)). */
 export const LOCK_TEMPLATE_NAME = 0x63620001;
 
@@ -273,7 +282,7 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
       }
       const macs = sel.macs ?? [];
       const found = new Map<string, number>();
-      if (macs.length) for (const r of await db.select({ id: hosts.id, mac: hosts.mac }).from(hosts).where(inArray(hosts.mac, macs))) found.set(r.mac, r.id);
+      if (macs.length) for (const r of await db.select({ id: hosts.id, mac: hosts.mac }).from(hosts).where(anyOf(hosts.mac, macs, 'text'))) found.set(r.mac, r.id);
       const ids: number[] = [];
       const missing: string[] = [];
       for (const mac of macs) {
@@ -346,7 +355,7 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
         if (seen.size === 0) return;
         const macs = [...seen.keys()];
         // Rows locked in id order first: two nodes' writers updating the same hosts then queue instead of deadlocking.
-        await q.select({ id: hosts.id }).from(hosts).where(inArray(hosts.mac, macs)).orderBy(asc(hosts.id)).for('no key update');
+        await q.select({ id: hosts.id }).from(hosts).where(anyOf(hosts.mac, macs, 'text')).orderBy(asc(hosts.id)).for('no key update');
         const at = macs.map((m) => seen.get(m)!.at);
         const first = macs.map((m) => seen.get(m)!.first);
         const facts = macs.map((m) => {
@@ -371,9 +380,13 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
       // The first line naming a missing profile fails the import, as it would mid-way: checked before anything is
       // written so no identity values are used up by a rolled-back import.
       const named = [...new Set(lines.map((l) => l.profile).filter((p) => p !== ''))];
-      const have = new Set(named.length ? (await db.select({ name: profiles.name }).from(profiles).where(inArray(profiles.name, named))).map((p) => p.name) : []);
+      const have = new Set(named.length ? (await db.select({ name: profiles.name }).from(profiles).where(anyOf(profiles.name, named, 'text'))).map((p) => p.name) : []);
       for (const l of lines) if (l.profile !== '' && !have.has(l.profile)) throw new NotFoundError(`profile "${l.profile}" does not exist`);
       return tx(async (q) => {
+        // The existing hosts are locked up front in id order, as the event writer and task assignment lock them:
+        // locking them in line order could deadlock with a concurrent batch on another node.
+        const macs = [...new Set(lines.map((l) => l.mac))];
+        if (macs.length) await q.select({ id: hosts.id }).from(hosts).where(anyOf(hosts.mac, macs, 'text')).orderBy(asc(hosts.id)).for('update');
         let added = 0;
         let updated = 0;
         for (const l of lines) {

@@ -21,7 +21,7 @@ import type { Actor, NewTasks, TaskStore, TaskView } from '../../tasks/store.js'
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { afterFailure, canMove, expiryReason, isActiveAt, type SweepLimits } from '../../tasks/machine.js';
 import type { Async } from './async.js';
-import { SNAPSHOT, type Q, type Tx } from './store.js';
+import { anyOf, SNAPSHOT, type Q, type Tx } from './store.js';
 
 /** Rows per INSERT when a task is assigned to many hosts at once (16 parameters a task row). */
 const TASK_ROWS_PER_INSERT = 1000;
@@ -145,18 +145,31 @@ export function createPgTaskStore(db: PgDb, getSecret: () => string | Promise<st
           await q
             .select({ id: hosts.id })
             .from(hosts)
-            .where(inArray(hosts.id, input.hostIds))
+            .where(anyOf(hosts.id, input.hostIds, 'int'))
             .orderBy(asc(hosts.id))
             .for('no key update');
         }
+        // Every open task of these hosts in one query (newest first, as openOf lists them).
+        const openByHost = new Map<number, Task[]>();
+        if (input.hostIds.length) {
+          const rows = await q
+            .select()
+            .from(tasks)
+            .where(and(anyOf(tasks.hostId, input.hostIds, 'int'), inArray(tasks.state, ACTIVE_TASK_STATES)))
+            .orderBy(desc(tasks.id));
+          for (const t of rows) openByHost.set(t.hostId, [...(openByHost.get(t.hostId) ?? []), t]);
+        }
         const busy: number[] = [];
         for (const hostId of input.hostIds) {
-          const open = await openOf(q, hostId);
+          const open = openByHost.get(hostId) ?? [];
           if (open.length && !input.replace) busy.push(hostId);
-          else for (const t of open) await move(q, t, 'cancelled', 'admin', 'replaced by a new task');
+          else {
+            // A host listed twice (hostIdsFor by label lists a label given twice twice) has its tasks cancelled once.
+            for (const t of open.splice(0)) await move(q, t, 'cancelled', 'admin', 'replaced by a new task');
+          }
         }
         if (busy.length) {
-          const macs = (await q.select({ mac: hosts.mac }).from(hosts).where(inArray(hosts.id, busy)).orderBy(asc(hosts.id))).map((h) => h.mac);
+          const macs = (await q.select({ mac: hosts.mac }).from(hosts).where(anyOf(hosts.id, busy, 'int')).orderBy(asc(hosts.id))).map((h) => h.mac);
           throw new ConflictError(`${macs.length} host(s) already have an open task (${macs.slice(0, 10).join(', ')}${macs.length > 10 ? ' …' : ''}); cancel it or assign with replace`);
         }
         const created: Task[] = [];
