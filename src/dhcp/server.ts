@@ -353,7 +353,6 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
     }
     bump(d.message === 'offer' ? counters.offers : counters.acks, d.firmware, d.outcome);
     if (log.isLevelEnabled('info')) log.info({ mac: d.facts.mac, arch: d.facts.arch, to: `${d.to.address}:${d.to.port}`, boot }, `${describeRequest(req, d.facts)} → ${d.message} ${d.bootFile ?? 'boot menu'} (${d.why})`);
-    record(req, via, rinfo.address, d, 200, boot, undefined, site?.name);
 
     if (delay > 0) {
       const t = setTimeout(() => {
@@ -362,6 +361,9 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       }, delay);
       timers.add(t);
     } else send(via, sock, d, out);
+    // Recorded after the send: building the event (and, every maxBatch events,
+    // encoding the batch for the writer) no longer delays this reply.
+    record(req, via, rinfo.address, d, 200, boot, undefined, site?.name);
     return 'answered';
   }
 
