@@ -6,6 +6,7 @@
  * 0.0.0.0 and never a loopback address: firmware would try to fetch from itself.
  */
 import type { NetworkInterfaceInfo } from 'node:os';
+import dgram from 'node:dgram';
 import { ipToNumber, isIpv4, parseIpv4 } from './packet.js';
 
 export interface LocalAddress {
@@ -57,7 +58,7 @@ function inSubnet(ip: number, a: LocalAddress): boolean {
 }
 
 export type AddressChoice =
-  | { address: string; how: 'configured' | 'relay-subnet' | 'client-subnet' | 'sender-subnet' | 'only-interface' | 'first-interface' }
+  | { address: string; how: 'configured' | 'relay-subnet' | 'client-subnet' | 'sender-subnet' | 'relay-route' | 'only-interface' | 'first-interface' }
   | { error: string };
 
 export interface AddressHints {
@@ -65,6 +66,8 @@ export interface AddressHints {
   ciaddr?: string;
   /** The packet's source address (the relay's, or the client's on port 4011). */
   source?: string;
+  /** For a relay on no local subnet: the address this host sends from to reach it (routeSource). */
+  relayRoute?: string | null;
 }
 
 export function pickServerAddress(configured: string | undefined, hints: AddressHints, locals: LocalAddress[]): AddressChoice {
@@ -79,6 +82,8 @@ export function pickServerAddress(configured: string | undefined, hints: Address
   if (client) return { address: client.address, how: 'client-subnet' };
   const sender = onLocalSubnet(hints.source, locals);
   if (sender) return { address: sender.address, how: 'sender-subnet' };
+  // A relay across routers: the address the routing table sends its replies from.
+  if (hints.relayRoute && isUsableServerAddress(hints.relayRoute)) return { address: hints.relayRoute, how: 'relay-route' };
   if (locals.length === 1) return { address: locals[0]!.address, how: 'only-interface' };
   if (locals.length > 1) return { address: locals[0]!.address, how: 'first-interface' };
   return { error: 'this host has no non-loopback IPv4 address to advertise; set advertiseIp (CHAINBOOT_ADVERTISE_IP)' };
@@ -90,4 +95,42 @@ function onLocalSubnet(ip: string | undefined, locals: LocalAddress[]): LocalAdd
   if (n === null) return undefined;
   for (const a of locals) if (inSubnet(n, a)) return a;
   return undefined;
+}
+
+/** True when `ip` is on the subnet of one of these local addresses. */
+export function isOnLocalSubnet(ip: string | undefined, locals: LocalAddress[]): boolean {
+  return onLocalSubnet(ip, locals) !== undefined;
+}
+
+/**
+ * The local address this host sends from to reach `ip`, as the routing table
+ * says: a UDP socket's connect() picks the route and source address and sends
+ * nothing. null when there is no route (or `ip` is not IPv4).
+ */
+export function routeSource(ip: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    if (!isIpv4(ip)) return resolve(null);
+    const sock = dgram.createSocket('udp4');
+    const done = (a: string | null) => {
+      try {
+        sock.close();
+      } catch {
+        /* already closed */
+      }
+      resolve(a);
+    };
+    sock.once('error', () => done(null));
+    try {
+      // Port 9 (discard) is never sent to: connect() on UDP only binds the route.
+      sock.connect(9, ip, () => {
+        try {
+          done(sock.address().address);
+        } catch {
+          done(null);
+        }
+      });
+    } catch {
+      done(null);
+    }
+  });
 }

@@ -13,7 +13,7 @@ import type { EventLog } from '../boot/events.js';
 import { explainBindError } from '../net/bind.js';
 import { decodePacket, encodePacket, maxReplySize, clientMac, messageType, messageTypeName, BOOTREQUEST, isIpv4, ipFromBytes, MessageType, Opt, type DhcpPacket } from './packet.js';
 import { proxyReply, describeRequest, type MenuConfig, type MenuDisplay, type ProxyPolicy, type IgnoreReason, type ProxyDecision, type ProxyAnswer } from './proxy.js';
-import { localAddresses, pickServerAddress, isUsableServerAddress, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
+import { localAddresses, pickServerAddress, isOnLocalSubnet, isUsableServerAddress, routeSource, type AddressChoice, type InterfaceTable, type LocalAddress } from './address.js';
 import { archName, type HostMode, type Loaders, DEFAULT_LOADERS } from './firmware.js';
 import { createMacRateLimiter, DEFAULT_RATE_LIMIT, type RateLimitConfig } from './ratelimit.js';
 
@@ -85,7 +85,8 @@ export interface SitePolicy {
   httpBaseUrl?: string;
 }
 
-export type HandledKind = 'malformed' | 'not-request' | 'rate-limited' | 'ignored' | 'answered' | 'failed';
+/** 'deferred': the first packet through a relay on no local subnet waits for a route lookup, then is handled (and reported) again. */
+export type HandledKind = 'malformed' | 'not-request' | 'rate-limited' | 'ignored' | 'answered' | 'failed' | 'deferred';
 
 export interface ProxyDhcpCounters {
   received: number;
@@ -294,8 +295,19 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
   // With advertiseIp set the answer does not depend on the packet: decide once.
   const fixedServer: AddressChoice | null = opts.advertiseIp ? pickServerAddress(opts.advertiseIp, {}, []) : null;
 
-  function handle(via: 'dhcp' | 'proxy', sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): HandledKind {
-    counters.received++;
+  /*
+   * Relays across routers: the address this host replies from is the one its
+   * routing table uses to reach the relay. Looked up once per relay (a UDP
+   * connect, nothing sent) and kept for a minute; bounded.
+   */
+  const relayRoutes = new Map<string, { address: string | null; at: number }>();
+  function knownRelayRoute(giaddr: string): string | null | undefined {
+    const hit = relayRoutes.get(giaddr);
+    return hit && Date.now() - hit.at < 60_000 ? hit.address : undefined;
+  }
+
+  function handle(via: 'dhcp' | 'proxy', sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo, again = false): HandledKind {
+    if (!again) counters.received++;
     let req: DhcpPacket;
     try {
       req = decodePacket(msg);
@@ -314,12 +326,40 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
       return 'not-request';
     }
     // An Ethernet client (the only kind proxyReply answers) is limited by its hardware address.
-    if (limiter && req.htype === 1 && req.hlen === 6 && !limiter.allow(req.chaddr)) {
+    if (!again && limiter && req.htype === 1 && req.hlen === 6 && !limiter.allow(req.chaddr)) {
       counters.rateLimited++;
       return 'rate-limited';
     }
 
-    const server = fixedServer ?? pickServerAddress(undefined, { giaddr: req.giaddr, ciaddr: req.ciaddr, source: rinfo.address }, currentLocals());
+    let relayRoute: string | null | undefined;
+    if (!fixedServer && req.giaddr !== ANY) {
+      const locals = currentLocals();
+      if (!isOnLocalSubnet(req.giaddr, locals) && !isOnLocalSubnet(rinfo.address, locals)) {
+        relayRoute = knownRelayRoute(req.giaddr);
+        if (relayRoute === undefined && !again) {
+          // The first packet through this relay waits for the lookup: answered at
+          // once it would name whichever interface comes first, which the site may not reach.
+          const giaddr = req.giaddr;
+          void routeSource(giaddr).then((address) => {
+            if (relayRoutes.size >= 4096) relayRoutes.clear();
+            relayRoutes.set(giaddr, { address, at: Date.now() });
+            if (address === null) log.warn({ relay: giaddr }, `no route to the DHCP relay ${giaddr}: its clients are told this host's first address`);
+            if (closed) return;
+            let what: HandledKind;
+            try {
+              what = handle(via, sock, msg, rinfo, true);
+            } catch (e) {
+              counters.malformed++;
+              what = 'failed';
+              log.error({ err: e }, 'proxyDHCP: unexpected error handling a packet');
+            }
+            opts.onHandled?.(what, via);
+          });
+          return 'deferred';
+        }
+      }
+    }
+    const server = fixedServer ?? pickServerAddress(undefined, { giaddr: req.giaddr, ciaddr: req.ciaddr, source: rinfo.address, relayRoute }, currentLocals());
     if (!warnedFirstInterface && 'address' in server && server.how === 'first-interface') {
       warnedFirstInterface = true;
       log.warn(`several interfaces and no advertiseIp: advertising ${server.address} (the first); set advertiseIp (CHAINBOOT_ADVERTISE_IP) if clients are on another network`);

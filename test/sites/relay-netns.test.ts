@@ -4,7 +4,8 @@
  * fails with the reason). The real `chainboot serve` runs in the centre.
  *
  *   cen ns: chainboot (proxyDHCP 67, HTTP 8080), wan0 10.94.1.1/24 and the
- *           address the site reaches it on, 10.94.9.1
+ *           address the site reaches it on, 10.94.9.1; a second interface,
+ *           aaa0 10.94.200.1, listed first (the relay is reached through wan0)
  *   rly ns: dnsmasq --dhcp-relay, up0 10.94.1.254 ── down0 10.95.0.1 (giaddr), forwarding
  *   cli ns: the site's client LAN, eth0 10.95.0.50/24, default route via the relay
  *
@@ -66,8 +67,11 @@ describe('a site behind a DHCP relay', () => {
     lab.ip('-n', rly, 'route', 'add', `${PUBLIC}/32`, 'via', CENTRE);
     lab.ip('-n', cli, 'route', 'add', 'default', 'via', GIADDR);
     lab.exec(rly, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // A second interface that sorts first: the centre must not just advertise its first
+    // address to a relay it reaches through another one (no advertiseIp is set).
+    lab.link({ ns: cen, ifname: 'aaa0', addr: '10.94.200.1/24' }, { ns: lab.ns('oth'), ifname: 'eth0' });
 
-    serve = lab.spawn(cen, 'serve', process.execPath, [CLI, 'serve', '--data-dir', data, '--http-port', '8080', '--tftp', 'off', '--dhcp', 'on', '--advertise-ip', CENTRE, '--asset-root', assets, '--loader-root', join(tmp, 'loaders'), '--admin-token', TOKEN]);
+    serve = lab.spawn(cen, 'serve', process.execPath, [CLI, 'serve', '--data-dir', data, '--http-port', '8080', '--tftp', 'off', '--dhcp', 'on', '--base-url', `http://${CENTRE}:8080`, '--asset-root', assets, '--loader-root', join(tmp, 'loaders'), '--admin-token', TOKEN]);
     await serve.waitFor(/proxyDHCP listening/, 'proxyDHCP listening');
     relay = lab.spawn(rly, 'relay', '/usr/sbin/dnsmasq', ['-k', '--conf-file=/dev/null', '--port=0', '--log-facility=-', '--log-dhcp', `--dhcp-relay=${GIADDR},${CENTRE}`, '--interface=down0', `--pid-file=${join(tmp, 'relay.pid')}`]);
     await relay.waitFor(/DHCP relay from 10\.95\.0\.1 to 10\.94\.1\.1/, 'relay ready');
