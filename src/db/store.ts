@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, like, lt, or, sql, count, max, inArray } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { bootEvents, hosts, profiles, settings, sites, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
+import { bootEvents, hosts, profiles, settings, sites, tasks, templates, type Host, type NewBootEvent, type Profile, type SecretValue, type TemplateVersion } from './schema.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { profileRow, type ProfileInput } from '../boot/profile.js';
 import { writeTx } from './client.js';
@@ -200,6 +200,8 @@ export function createStore(db: Db, now: () => number = Date.now) {
       if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
       const used = db.select({ n: count() }).from(hosts).where(eq(hosts.profileId, existing.id)).get()!.n;
       if (used > 0) throw new ConflictError(`profile "${name}" is used by ${used} host(s); move them to another profile first`);
+      const inTasks = db.select({ n: count() }).from(tasks).where(eq(tasks.profileId, existing.id)).get()!.n;
+      if (inTasks > 0) throw new ConflictError(`profile "${name}" is the profile of ${inTasks} task(s) (their history refers to it)`);
       const menus = db
         .select()
         .from(profiles)
@@ -225,7 +227,7 @@ export function createStore(db: Db, now: () => number = Date.now) {
     /** Host ids for MACs (all must exist) or for a label. */
     hostIdsFor(sel: { macs?: string[]; label?: string }): { ids: number[]; missing: string[] } {
       if (sel.label !== undefined) {
-        const rows = db.$client.prepare('SELECT hosts.id FROM hosts, json_each(hosts.labels) WHERE json_each.value = ? ORDER BY hosts.id').pluck().all(sel.label) as number[];
+        const rows = db.$client.prepare('SELECT DISTINCT hosts.id FROM hosts, json_each(hosts.labels) WHERE json_each.value = ? ORDER BY hosts.id').pluck().all(sel.label) as number[];
         return { ids: rows, missing: [] };
       }
       const ids: number[] = [];

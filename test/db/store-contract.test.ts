@@ -326,7 +326,7 @@ describe('store contract: hosts', () => {
     expect(await t.ok('nothing of it applied 2', b.store.getHost(MAC(1)))).toMatchObject({ profile: 'other' });
     // The rolled-back import used no ids: the next host gets the same id on both databases.
     expect(await t.ok('next host', b.store.createHost({ mac: MAC(8) }))).toMatchObject({ id: 5 });
-    expect(await t.ok('by label (a label twice gives the id twice)', b.store.hostIdsFor({ label: 'lab' }))).toEqual({ ids: [1, 1], missing: [] });
+    expect(await t.ok('by label (a label twice gives the host once)', b.store.hostIdsFor({ label: 'lab' }))).toEqual({ ids: [1], missing: [] });
     expect(await t.ok('by label 2', b.store.hostIdsFor({ label: 'rack-1' }))).toEqual({ ids: [1, 2], missing: [] });
     expect(await t.ok('by unknown label', b.store.hostIdsFor({ label: 'nope' }))).toEqual({ ids: [], missing: [] });
     expect(await t.ok('by MACs', b.store.hostIdsFor({ macs: [MAC(4), MAC(9), MAC(1), MAC(4)] }))).toEqual({ ids: [3, 1], missing: [MAC(9)] });
@@ -513,7 +513,7 @@ describe('store contract: tasks', () => {
     expect((await t.ok('host timeline, limited', b.tasks.historyForHost(h[0], 2))).length).toBe(2);
   });
 
-  contract('a host listed twice (a label given twice) is handled alike; reported: it gets two tasks', async (b, t) => {
+  contract('a host whose label is given twice gets one task', async (b, t) => {
     const { wipe } = await setup(b);
     await t.ok('label twice', b.store.updateHost(MAC(1), { labels: ['lab', 'lab'] }));
     const { ids } = await t.ok('ids', b.store.hostIdsFor({ label: 'lab' }));
@@ -521,9 +521,7 @@ describe('store contract: tasks', () => {
     await t.ok('assign with replace', b.tasks.create({ hostIds: ids, profileId: wipe.id, replace: true }));
     const states = (await t.ok('tasks', b.tasks.list())).tasks.map((x) => [x.id, x.state]);
     expect(states).toEqual([
-      [4, 'pending'],
-      [3, 'pending'],
-      [2, 'cancelled'],
+      [2, 'pending'],
       [1, 'cancelled'],
     ]);
   });
@@ -635,7 +633,7 @@ describe('where the backends differ on purpose', () => {
     expect(order).toEqual({ sqlite: ['zone', 'disk', 'a'], postgres: ['a', 'disk', 'zone'] });
   });
 
-  it('a profile a task refers to cannot be deleted: PostgreSQL says why, SQLite fails on its foreign key (reported)', async () => {
+  it('a profile a task refers to cannot be deleted, and both say why', async () => {
     if (!cluster) throw new Error(`PostgreSQL cannot run here: ${pgProblem() ?? 'the cluster did not start'}`);
     for (const b of [openSqliteBackend(), await openPgBackend(cluster)]) {
       try {
@@ -648,8 +646,7 @@ describe('where the backends differ on purpose', () => {
           (e: Error) => e,
         );
         expect(err, b.name).not.toBeNull();
-        if (b.name === 'postgres') expect(err).toEqual(new ConflictError('profile "wipe" is the profile of 1 task(s) (their history refers to it)'));
-        else expect(err!.message).toMatch(/FOREIGN KEY constraint failed/);
+        expect(err, b.name).toEqual(new ConflictError('profile "wipe" is the profile of 1 task(s) (their history refers to it)'));
         expect(await b.store.getProfile('wipe'), b.name).toBeDefined();
       } finally {
         await b.close();

@@ -192,3 +192,17 @@ describe('import over the API', () => {
     expect(ok.body).toEqual({ added: 1, updated: 0 });
   });
 });
+
+describe('profiles a task refers to', () => {
+  it('cannot be deleted: 409 naming the tasks, not a 500 from the foreign key', async () => {
+    const { api } = makeStack();
+    expect((await api('/profiles', { method: 'POST', json: { name: 'wipe', kind: 'local' } })).status).toBe(201);
+    expect((await api('/hosts', { method: 'POST', json: { mac: '52:54:00:00:00:01' } })).status).toBe(201);
+    const [task] = (await json(await api('/tasks', { method: 'POST', json: { profile: 'wipe', mac: '52:54:00:00:00:01' } }))).body;
+    expect((await api(`/tasks/${task.id}/cancel`, { method: 'POST' })).status).toBe(200);
+    const del = await json(await api('/profiles/wipe', { method: 'DELETE' }));
+    expect(del.status).toBe(409);
+    expect(del.body.error).toBe('profile "wipe" is the profile of 1 task(s) (their history refers to it)');
+    expect((await api('/profiles/wipe')).status).toBe(200);
+  });
+});

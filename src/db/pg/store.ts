@@ -272,9 +272,9 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
     /** Host ids for MACs (all must exist) or for a label. */
     async hostIdsFor(sel: { macs?: string[]; label?: string }): Promise<{ ids: number[]; missing: string[] }> {
       if (sel.label !== undefined) {
-        // One row per matching element, as SQLite's json_each join gives (jsonb equality: the string, not a number spelled alike).
+        // Each host once, however often its labels name the label (jsonb equality: the string, not a number spelled alike).
         const rows = await db
-          .select({ id: hosts.id })
+          .selectDistinct({ id: hosts.id })
           .from(hosts)
           .innerJoin(sql`jsonb_array_elements(${hosts.labels}) as label(value)`, sql`label.value = to_jsonb(${sel.label}::text)`)
           .orderBy(asc(hosts.id));
