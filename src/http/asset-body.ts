@@ -20,13 +20,14 @@
  * The last is what this file does. (All numbers from one noisy shared
  * machine; the ranking held in every repetition.)
  *
- * A body of up to ONE_SHOT_MAX bytes (a 1 MiB range, a small file) skips
- * the chunking: one read into one pooled buffer and one write carrying the
- * head too, where chunks cost the 1 MiB range 4 reads, 5 writes (the head
- * went alone) and a wait for a write to complete before the third read. In
- * A/B runs against the chunked path (8 alternating runs of 2,000 random
- * 1 MiB ranges, busy machine), CPU per GB was 5 % lower on average and peak
- * RSS 10 MB lower; the throughput difference was within the noise.
+ * A body of up to ONE_SHOT_MAX bytes (a 1 MiB range) goes out in one shot,
+ * see there. Measured as one 1 MiB buffer per response against the chunked
+ * path (8 alternating runs of 2,000 random 1 MiB ranges, busy machine): CPU
+ * per GB 5 % lower on average, throughput within the noise; on a quiet
+ * machine, once V8 had optimized the request path (after ~4,000 requests),
+ * 0.87-1.03x nginx's MB/s. Pooled 256 KiB chunks instead of a 1 MiB buffer
+ * send the same single writev without a second pool (~8 MB of RSS in
+ * bench/assets, where ranges follow downloads).
  */
 import { closeSync, fstatSync, openSync, read, readFileSync, readSync, constants as fsc } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -52,24 +53,31 @@ export const CHUNK_SIZE = 256 * 1024;
 /** Buffers per response for long bodies: one being written while the next is read. */
 export const DEPTH = 2;
 /**
- * A body up to this long is read whole into one buffer and goes out with its
- * head in one write: a 1 MiB range is then one read and one writev instead of
- * four of each, with no wait between them for a write to complete.
+ * A body up to this long is sent in one shot: read into as many pooled chunks
+ * as it needs, with no wait for a write to complete in between, and written
+ * with its head in one writev (the response is corked until its end). A 1 MiB
+ * range is then 4 reads and 1 write instead of 4 reads, 5 writes (the head
+ * went alone) and a wait for the socket before the third read. The chunks
+ * come from the same pool as long bodies', so a range load after downloads
+ * reuses their memory instead of adding its own.
  */
 export const ONE_SHOT_MAX = 1024 * 1024;
 /**
- * One-shot buffers in use at once, in bytes, over all responses: past it,
- * short bodies stream in chunks like long ones, so a flood of ranges costs at
- * most this much more memory than the chunked path.
+ * Bytes held by one-shot responses at once, over all responses: past it,
+ * short bodies stream `DEPTH` chunks at a time like long ones, so a flood of
+ * ranges costs at most this much more memory than the chunked path.
  */
 export const ONE_SHOT_BUDGET = 16 * 1024 * 1024;
 let oneShotInUse = 0;
 
-/** Buffer size and count for a body of this length: one buffer is enough for a body that fits in it. */
-export function sizing(length: number, chunkSize = CHUNK_SIZE, depth = DEPTH, oneShotMax = ONE_SHOT_MAX): { size: number; depth: number } {
-  if (length <= chunkSize) return { size: chunkSize, depth: 1 };
-  if (length <= Math.min(oneShotMax, ONE_SHOT_MAX) && oneShotInUse + ONE_SHOT_MAX <= ONE_SHOT_BUDGET) return { size: ONE_SHOT_MAX, depth: 1 };
-  return { size: chunkSize, depth };
+/** Buffer size and count for a body of this length; `oneShot` when all its chunks are in flight at once. */
+export function sizing(length: number, chunkSize = CHUNK_SIZE, depth = DEPTH, oneShotMax = ONE_SHOT_MAX): { size: number; depth: number; oneShot: boolean } {
+  if (length <= chunkSize) return { size: chunkSize, depth: 1, oneShot: false };
+  const chunks = Math.ceil(length / chunkSize);
+  if (length <= Math.min(oneShotMax, ONE_SHOT_MAX) && chunks * chunkSize <= ONE_SHOT_MAX && oneShotInUse + chunks * chunkSize <= ONE_SHOT_BUDGET) {
+    return { size: chunkSize, depth: chunks, oneShot: true };
+  }
+  return { size: chunkSize, depth, oneShot: false };
 }
 
 /** Idle buffers kept for reuse, per size, in bytes; more are left to the garbage collector. */
@@ -77,26 +85,19 @@ const POOL_BYTES = 8 * 1024 * 1024;
 const pools = new Map<number, Buffer[]>();
 
 function takeBuffer(size: number): Buffer {
-  if (size === ONE_SHOT_MAX) oneShotInUse += size;
   const b = pools.get(size)?.pop();
   // Slow (unpooled) allocation: these live long and are reused, so they
   // should not pin one of Node's shared 8 KiB slabs.
   return b ?? Buffer.allocUnsafeSlow(size);
 }
 
-/** Ends a buffer's use without reusing it (its write may still be queued). */
-function forgetBuffer(b: Buffer): void {
-  if (b.length === ONE_SHOT_MAX) oneShotInUse -= b.length;
-}
-
 function giveBuffer(b: Buffer): void {
-  forgetBuffer(b);
   let pool = pools.get(b.length);
   if (!pool) pools.set(b.length, (pool = []));
   if ((pool.length + 1) * b.length <= POOL_BYTES) pool.push(b);
 }
 
-/** Bytes of one-shot buffers taken and not yet given back (for tests). */
+/** Bytes held by one-shot responses that have not ended (for tests). */
 export function oneShotBytesInUse(): number {
   return oneShotInUse;
 }
@@ -310,13 +311,14 @@ export function pumpToNode(
   done: (o: BodyOutcome) => void,
   opts: { chunkSize?: number; depth?: number; oneShotMax?: number } = {},
 ): void {
-  const { size, depth } = sizing(length, opts.chunkSize, opts.depth, opts.oneShotMax);
-  // The head waits for the first chunk, so the two leave in one write.
+  const { size, depth, oneShot } = sizing(length, opts.chunkSize, opts.depth, opts.oneShotMax);
+  /** Counted against ONE_SHOT_BUDGET until the response has ended. */
+  let reserved = oneShot ? depth * size : 0;
+  oneShotInUse += reserved;
+  // The head waits for the first chunk (a one-shot body: for its end), so they leave in one write.
   let first = true;
   const free: Buffer[] = [];
   for (let i = 0; i < depth; i++) free.push(takeBuffer(size));
-  /** Buffers handed to the response whose write has not completed. */
-  const sent = new Set<Buffer>();
   let bytes = 0;
   let pumping = true;
   let responseEnded = false;
@@ -328,11 +330,8 @@ export function pumpToNode(
   const report = () => {
     if (reported || pumping || !responseEnded) return;
     reported = true;
-    // A write that never completes (the end's callback waits for a 'finish'
-    // that a cut connection never emits) leaves its buffer to the garbage
-    // collector, but not counted as in use.
-    for (const b of sent) forgetBuffer(b);
-    sent.clear();
+    oneShotInUse -= reserved;
+    reserved = 0;
     done({ bytes, aborted, error });
   };
   const onClose = () => {
@@ -352,7 +351,6 @@ export function pumpToNode(
   }
 
   const written = (b: Buffer, n: number) => (err?: Error | null) => {
-    if (!sent.delete(b)) return;
     if (!err) bytes += n;
     // A failed write means the connection is gone; stop reading for it now
     // rather than when 'close' arrives.
@@ -390,12 +388,11 @@ export function pumpToNode(
           break;
         }
         const chunk = n === b.length ? b : b.subarray(0, n);
-        sent.add(b);
         if (reader.done) {
           // The last chunk goes out with the end of the response: one write
           // instead of two, which is half the system calls of a small range.
           // (Its callback runs on 'finish'; if the client is gone first, the
-          // buffer is not reused, see report.)
+          // buffer is simply not reused.)
           res.end(chunk, written(b, n));
           break;
         }
@@ -403,7 +400,8 @@ export function pumpToNode(
           first = false;
           res.cork();
           res.write(chunk, written(b, n));
-          res.uncork();
+          // A one-shot body stays corked: end() flushes it all.
+          if (!oneShot) res.uncork();
         } else res.write(chunk, written(b, n));
       }
     } catch (e) {

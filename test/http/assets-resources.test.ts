@@ -173,17 +173,47 @@ describe('backpressure', () => {
     expect(res.maxOutstanding).toBe(DEPTH);
     expect(outcome).toEqual({ bytes: length, aborted: false, error: undefined });
   });
-  /** A stand-in that records each write and end, completing none until told. */
+  /** A stand-in that records each write and end (and whether the response was corked then), completing none until told. */
   class CountingResponse extends HeldResponse {
     writes: number[] = [];
     ends: number[] = [];
+    corkedAt: number[] = [];
+    private waiters: { n: number; resolve: () => void }[] = [];
+    get calls(): number {
+      return this.writes.length + this.ends.length;
+    }
     override write(chunk: Buffer, cb: (err?: Error | null) => void): boolean {
       this.writes.push(chunk.length);
-      return super.write(chunk, cb);
+      this.corkedAt.push(this.corked);
+      const r = super.write(chunk, cb);
+      this.wakeWaiters();
+      return r;
     }
     override end(chunk?: Buffer, cb?: (err?: Error | null) => void): void {
       this.ends.push(chunk?.length ?? 0);
+      this.corkedAt.push(this.corked);
       super.end(chunk, cb);
+      this.wakeWaiters();
+    }
+    /** Resolves once `n` writes and ends have been made. */
+    calledTimes(n: number): Promise<void> {
+      return new Promise((resolve) => {
+        this.waiters.push({ n, resolve });
+        this.wakeWaiters();
+      });
+    }
+    private wakeWaiters(): void {
+      for (const w of this.waiters.filter((x) => this.calls >= x.n)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+    /** Completes writes as they come until the response has made `total` calls and none is held. */
+    async drain(total: number): Promise<void> {
+      while (this.calls < total || this.held.length) {
+        if (this.held.length) this.held.shift()!();
+        else await this.calledTimes(this.calls + 1);
+      }
     }
   }
 
@@ -195,24 +225,37 @@ describe('backpressure', () => {
     return new Promise((r) => pumpToNode(res as never, reader, length, r));
   }
 
-  it(`a body of up to ${ONE_SHOT_MAX} bytes is one read and goes out with the end of the response, in one write`, async () => {
+  const CHUNKS = ONE_SHOT_MAX / CHUNK_SIZE;
+
+  it(`a body of up to ${ONE_SHOT_MAX} bytes is read without waiting for the socket and leaves corked until its end: one write with the head`, async () => {
     const res = new CountingResponse();
-    const written = res.nextWrite();
     const done = pump(res, 4321, ONE_SHOT_MAX);
-    await written;
-    expect(res.writes).toEqual([]);
-    expect(res.ends).toEqual([ONE_SHOT_MAX]);
+    await res.calledTimes(CHUNKS);
+    expect(res.writes).toEqual(Array(CHUNKS - 1).fill(CHUNK_SIZE));
+    expect(res.ends).toEqual([CHUNK_SIZE]);
+    // Nothing had to complete before the end, and nothing left before it (end() uncorks).
+    expect(res.held.length).toBe(CHUNKS);
+    expect(res.corkedAt).toEqual(Array(CHUNKS).fill(1));
     expect(oneShotBytesInUse()).toBe(ONE_SHOT_MAX);
-    res.held.shift()!();
+    await res.drain(CHUNKS);
     expect(await done).toEqual({ bytes: ONE_SHOT_MAX, aborted: false, error: undefined });
     expect(oneShotBytesInUse()).toBe(0);
   });
 
-  it('a one-shot buffer whose write never completes (the client went away) is no longer counted as in use', async () => {
+  it('a longer body is corked only for its first write, which carries the head', async () => {
     const res = new CountingResponse();
-    const written = res.nextWrite();
+    const done = pump(res, 0, ONE_SHOT_MAX + 1);
+    await res.calledTimes(DEPTH);
+    expect(res.corkedAt).toEqual([1, 0]);
+    expect(oneShotBytesInUse()).toBe(0);
+    await res.drain(CHUNKS + 1);
+    expect(await done).toEqual({ bytes: ONE_SHOT_MAX + 1, aborted: false, error: undefined });
+  });
+
+  it('a one-shot body whose client goes away before its end completes no longer counts against the budget', async () => {
+    const res = new CountingResponse();
     const done = pump(res, 0, ONE_SHOT_MAX - 1);
-    await written;
+    await res.calledTimes(CHUNKS);
     expect(oneShotBytesInUse()).toBe(ONE_SHOT_MAX);
     // The connection is cut: 'close' without 'finish', and the end's callback never runs.
     res.emit('close');
@@ -220,32 +263,27 @@ describe('backpressure', () => {
     expect(oneShotBytesInUse()).toBe(0);
   });
 
-  it(`past ${ONE_SHOT_BUDGET} bytes of one-shot buffers in use, a short body streams in chunks instead`, async () => {
+  it(`past ${ONE_SHOT_BUDGET} bytes held by one-shot bodies, a short body streams ${DEPTH} chunks at a time instead`, async () => {
     const holders: CountingResponse[] = [];
     const outcomes: Promise<BodyOutcome>[] = [];
     for (let i = 0; i < ONE_SHOT_BUDGET / ONE_SHOT_MAX; i++) {
       const res = new CountingResponse();
-      const written = res.nextWrite();
       outcomes.push(pump(res, i * ONE_SHOT_MAX, ONE_SHOT_MAX));
-      await written;
+      await res.calledTimes(CHUNKS);
       holders.push(res);
     }
     expect(oneShotBytesInUse()).toBe(ONE_SHOT_BUDGET);
     const over = new CountingResponse();
-    const first = over.nextWrite();
     outcomes.push(pump(over, 0, ONE_SHOT_MAX));
-    await first;
-    expect(over.writes).toEqual([CHUNK_SIZE]);
+    await over.calledTimes(DEPTH);
+    // A full turn of the loop: a one-shot body would have written on by now.
+    await new Promise<void>((r) => setImmediate(r));
+    expect(over.calls).toBe(DEPTH);
+    expect(over.corkedAt).toEqual([1, 0]);
     expect(oneShotBytesInUse()).toBe(ONE_SHOT_BUDGET);
-    // Let every write through; the chunked one needs ONE_SHOT_MAX / CHUNK_SIZE of them.
-    for (const res of holders) res.held.shift()!();
-    while (over.held.length) {
-      const next = over.written < ONE_SHOT_MAX ? over.nextWrite() : null;
-      over.held.shift()!();
-      await next;
-    }
+    for (const res of holders) await res.drain(CHUNKS);
+    await over.drain(CHUNKS);
     for (const o of await Promise.all(outcomes)) expect(o).toEqual({ bytes: ONE_SHOT_MAX, aborted: false, error: undefined });
-    expect(over.writes.length + over.ends.length).toBe(ONE_SHOT_MAX / CHUNK_SIZE);
     expect(oneShotBytesInUse()).toBe(0);
   });
 });
