@@ -61,6 +61,8 @@ export class Transfer {
   private oackSends = 0;
   /** The OACK was given up on because the client re-sent its request instead of ACK 0. */
   oackIgnored = false;
+  /** Requests repeated after the OACK was sent again (see onRequestRepeated). */
+  private repeatsAfterResend = 0;
   packetsSent = 0;
   retransmits = 0;
   /** Payload bytes on the wire, retransmissions included. */
@@ -137,14 +139,19 @@ export class Transfer {
   }
 
   /**
-   * The client sent its read request again from the same port. After the OACK
-   * went unanswered for a whole timeout, this is a client that does not
-   * understand OACK: RFC 2347 lets a server decline all options by sending
-   * DATA 1 instead, so it gets the transfer with RFC 1350 defaults. A copy of
-   * the request that arrives sooner is a duplicate, and ignored.
+   * The client sent its read request again from the same port. A copy that
+   * arrives before the OACK was sent again is a duplicate, and ignored. A
+   * client that keeps asking — twice more after the OACK went unanswered for
+   * a whole timeout — does not understand OACK: RFC 2347 lets a server decline
+   * all options by sending DATA 1 instead, so it gets the transfer with RFC
+   * 1350 defaults. One repeat is not enough: a slow client whose request was
+   * retransmitted before our OACK reached it has accepted the options, and a
+   * 512-byte DATA 1 would look to it like the whole file (bench/sites saw
+   * loaders cut to 512 bytes that way under load).
    */
   onRequestRepeated(): void {
     if (this.phase !== 'oack' || this.oackSends < 2) return;
+    if (++this.repeatsAfterResend < 2) return;
     this.oackIgnored = true;
     this.blksize = this.p.fallback.blksize;
     this.windowsize = this.p.fallback.windowsize;

@@ -518,8 +518,9 @@ describe('clients that do not understand OACK', () => {
     try {
       const oack = await rrq(c, port, 'undionly.kpxe', [['blksize', '1468']]);
       expect(oack.packet.op).toBe('oack');
-      // Ignore it; after the server has sent it again (a whole timeout passed), repeat the request.
+      // Ignore it; after the server has sent it again (a whole timeout passed), repeat the request, twice.
       expect((await c.next('OACK retransmission')).packet.op).toBe('oack');
+      await c.send(encodeRequest('rrq', 'undionly.kpxe', 'octet', [['blksize', '1468']]), port);
       await c.send(encodeRequest('rrq', 'undionly.kpxe', 'octet', [['blksize', '1468']]), port);
       let first = await c.next('DATA 1 after the repeated request');
       while (first.packet.op === 'oack') first = await c.next('DATA 1 after the repeated request');
