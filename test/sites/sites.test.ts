@@ -232,3 +232,27 @@ describe('rendering for a site', () => {
     expect(s.boot.script({ mac, client: {}, clientIp: '192.168.0.7', record: false }).summary).toContain('debian-12');
   });
 });
+
+describe('versioned asset URLs at the asset route', () => {
+  it('marks the current version immutable and a stale one not to be stored, with today’s bytes either way', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cb-v-'));
+    mkdirSync(join(root, 'k'));
+    writeFileSync(join(root, 'k', 'vmlinuz'), 'one');
+    const { app } = makeStack({ assetRoot: root });
+    const etag = (await app.request('/assets/k/vmlinuz', { method: 'HEAD' })).headers.get('etag')!;
+    const v = etag.replace(/"/g, '');
+    const current = await app.request(`/assets/k/vmlinuz?v=${v}`);
+    expect(current.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await current.text()).toBe('one');
+    const ranged = await app.request(`/assets/k/vmlinuz?v=${v}`, { headers: { range: 'bytes=0-0' } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    writeFileSync(join(root, 'k', 'vmlinuz.new'), 'two!');
+    renameSync(join(root, 'k', 'vmlinuz.new'), join(root, 'k', 'vmlinuz'));
+    const stale = await app.request(`/assets/k/vmlinuz?v=${v}`);
+    expect(stale.headers.get('cache-control')).toBe('no-store');
+    expect(await stale.text()).toBe('two!');
+    // Without a version nothing is promised, as before.
+    expect((await app.request('/assets/k/vmlinuz')).headers.get('cache-control')).toBeNull();
+  });
+});

@@ -254,6 +254,18 @@ function respond(c: Context, opts: FileRoutesOptions, t0: number, kind: 'asset' 
       break;
   }
 
+  // Validator-carrying URLs (?v=<entity tag>, as rendered scripts name assets):
+  // the bytes behind the current version never change, so caches may keep them
+  // for good; a stale version gets today's bytes, which no cache may keep
+  // under the old URL.
+  if (kind === 'asset' && status !== 412 && c.req.url.includes('v=')) {
+    const v = c.req.query('v');
+    if (v !== undefined) {
+      headers['Cache-Control'] = `"${v}"` === etag ? 'public, max-age=31536000, immutable' : 'no-store';
+      detail.version = `"${v}"` === etag ? 'current' : 'stale';
+    }
+  }
+
   const small = decision.status === 412 ? 'precondition failed\n' : decision.status === 416 ? 'range not satisfiable\n' : null;
   if (small !== null) headers['Content-Length'] = String(Buffer.byteLength(small));
   const hasBody = method === 'GET' && plan !== null;
