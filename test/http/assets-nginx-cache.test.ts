@@ -8,63 +8,24 @@
  * slice carries the same ETag, which is what a strong validator is for.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../helpers/process.js';
+import { startNginxCache, type NginxCache } from '../helpers/nginx-cache.js';
 import { expectSameBytes, fileBytes, requireTool, sha256File, sparseMarkedFile, startFileServer, tempDir, type FileServer } from './assets-helpers.js';
 
 const MiB = 2 ** 20;
 const SIZE = 24 * MiB + 1234; // not a whole number of slices
 const SLICES = Math.ceil(SIZE / MiB);
-const NGINX = '/usr/sbin/nginx';
 
 let tmp: ReturnType<typeof tempDir>;
 let srv: FileServer;
-let nginx: ChildProcess | undefined;
-let nginxExit: Promise<void>;
+let cache: NginxCache;
 let cacheUrl: string;
 let src: string;
 let srcSha: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-/** Resolves when `file` exists, watching its directory rather than polling. */
-function appears(file: string, what: () => string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const dir = file.slice(0, file.lastIndexOf('/'));
-    const w = watch(dir, () => {
-      if (existsSync(file)) {
-        w.close();
-        resolve();
-      }
-    });
-    if (existsSync(file)) {
-      w.close();
-      resolve();
-    }
-    nginxExit.then(() => {
-      w.close();
-      reject(new Error(`nginx exited before it was ready:\n${what()}`));
-    });
-  });
-}
-
 beforeAll(async () => {
-  requireTool('nginx', NGINX);
-  const v = await run(NGINX, ['-V']);
-  if (!v.stderr.includes('--with-http_slice_module')) throw new Error(`${NGINX} has no slice module (nginx -V); install Debian's nginx: sudo scripts/install-asset-test-deps.sh`);
-
   tmp = tempDir('chainboot-nginx-cache-');
   const root = join(tmp.dir, 'assets');
   mkdirSync(join(root, 'rocky9'), { recursive: true });
@@ -72,65 +33,12 @@ beforeAll(async () => {
   sparseMarkedFile(src, SIZE, 64 * 1024);
   srcSha = await sha256File(src);
   srv = await startFileServer({ assetRoot: root });
-
-  const ng = join(tmp.dir, 'nginx');
-  mkdirSync(join(ng, 'cache'), { recursive: true });
-  const port = await freePort();
-  const pid = join(ng, 'nginx.pid');
-  // As root, nginx would drop its worker to "nobody", who cannot write the cache in our 0700 temp dir.
-  const user = process.getuid?.() === 0 ? 'user root;' : '';
-  writeFileSync(
-    join(ng, 'nginx.conf'),
-    `${user}
-daemon off;
-worker_processes 1;
-pid ${pid};
-error_log ${ng}/error.log notice;
-events { worker_connections 256; }
-http {
-  log_format cache '$request_uri "$http_range" $status $upstream_cache_status';
-  access_log ${ng}/access.log cache;
-  client_body_temp_path ${ng}/body;
-  proxy_temp_path ${ng}/proxy;
-  fastcgi_temp_path ${ng}/fastcgi;
-  uwsgi_temp_path ${ng}/uwsgi;
-  scgi_temp_path ${ng}/scgi;
-  proxy_cache_path ${ng}/cache levels=1:2 keys_zone=assets:10m max_size=1g inactive=1d use_temp_path=off;
-  server {
-    listen 127.0.0.1:${port};
-    location /assets/ {
-      # Fetch and cache 1 MiB slices with Range requests, whatever the client asked.
-      slice 1m;
-      proxy_cache assets;
-      proxy_cache_key $scheme$proxy_host$request_uri$slice_range;
-      proxy_set_header Range $slice_range;
-      proxy_cache_valid 200 206 1h;
-      proxy_cache_lock on;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass http://127.0.0.1:${srv.port};
-      add_header X-Cache-Status $upstream_cache_status always;
-    }
-  }
-}
-`,
-  );
-  nginx = spawn(NGINX, ['-p', ng, '-c', join(ng, 'nginx.conf'), '-e', join(ng, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  nginx.stdout!.on('data', (d) => (output += d));
-  nginx.stderr!.on('data', (d) => (output += d));
-  nginxExit = new Promise((resolve) => nginx!.once('exit', () => resolve()));
-  // nginx writes its pid file once its sockets are bound.
-  await appears(pid, () => output + (existsSync(join(ng, 'error.log')) ? readFileSync(join(ng, 'error.log'), 'utf8') : ''));
-  cacheUrl = `http://127.0.0.1:${port}`;
+  cache = await startNginxCache({ dir: join(tmp.dir, 'nginx'), upstreamPort: srv.port });
+  cacheUrl = cache.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (nginx && nginx.exitCode === null) {
-    // Our own nginx, by its PID: SIGTERM is its fast shutdown; the master takes its worker along.
-    nginx.kill('SIGTERM');
-    await nginxExit;
-  }
+  await cache?.close();
   await srv?.close();
   tmp?.remove();
 });
