@@ -164,3 +164,51 @@ export function trackHttp(server: Server) {
     },
   };
 }
+
+interface Reconfigurable<T> {
+  reconfigure(v: T): void;
+}
+
+/**
+ * The first half of a SIGHUP reload, for serve and the satellite alike: load
+ * the new configuration, then hand proxyDHCP and TFTP their new values, whole
+ * or not at all (if TFTP refuses, proxyDHCP is put back). A refusal is
+ * logged and returned as the reload's report; the running configuration stays.
+ */
+export function beginReload<D, T>(
+  current: Config,
+  opts: {
+    reloadConfig?: () => Config;
+    log: { error(msg: string): void };
+    dhcp?: Reconfigurable<D> | null;
+    dhcpLive: (c: Config) => D;
+    tftp?: Reconfigurable<T> | null;
+    tftpLive: (c: Config) => T;
+  },
+): { ok: true; next: Config; applied: Config; changes: ConfigChanges } | { ok: false; report: { ok: false; error: string; applied: []; needsRestart: [] } } {
+  const refuse = (err: unknown) => {
+    const error = (err as Error).message;
+    opts.log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
+    return { ok: false as const, report: { ok: false as const, error, applied: [] as [], needsRestart: [] as [] } };
+  };
+  let next: Config;
+  try {
+    next = opts.reloadConfig ? opts.reloadConfig() : current;
+  } catch (err) {
+    return refuse(err);
+  }
+  const changes = configChanges(current, next);
+  const applied = appliedConfig(current, next);
+  try {
+    opts.dhcp?.reconfigure(opts.dhcpLive(applied));
+    try {
+      opts.tftp?.reconfigure(opts.tftpLive(applied));
+    } catch (err) {
+      opts.dhcp?.reconfigure(opts.dhcpLive(current));
+      throw err;
+    }
+  } catch (err) {
+    return refuse(err);
+  }
+  return { ok: true, next, applied, changes };
+}

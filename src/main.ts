@@ -25,7 +25,7 @@ import { listenHttp } from './http/listen.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
-import { appliedConfig, configChanges, type CutResponse } from './lifecycle.js';
+import { beginReload, type CutResponse } from './lifecycle.js';
 import { createRetention, retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
 import { writePidFile } from './db/backup.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -345,31 +345,9 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
 
   function reload(): ReloadReport {
     if (shuttingDown) return { ok: false, error: 'shutting down', applied: [], needsRestart: [] };
-    let next: Config;
-    try {
-      next = opts.reloadConfig ? opts.reloadConfig() : current;
-    } catch (err) {
-      const error = (err as Error).message;
-      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
-      return { ok: false, error, applied: [], needsRestart: [] };
-    }
-    const changes = configChanges(current, next);
-    const applied = appliedConfig(current, next);
-    // Both servers check the new values before changing anything; if the
-    // second refuses, the first is put back: a reload applies whole or not at all.
-    try {
-      dhcp?.reconfigure(dhcpLive(applied));
-      try {
-        if (tftp) tftp.reconfigure(parseTftpSettings(applied).value);
-      } catch (err) {
-        dhcp?.reconfigure(dhcpLive(current));
-        throw err;
-      }
-    } catch (err) {
-      const error = (err as Error).message;
-      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
-      return { ok: false, error, applied: [], needsRestart: [] };
-    }
+    const begun = beginReload(current, { reloadConfig: opts.reloadConfig, log, dhcp, dhcpLive, tftp, tftpLive: (c) => parseTftpSettings(c).value });
+    if (!begun.ok) return begun.report;
+    const { applied, changes } = begun;
     log.level = applied.logLevel;
     s.live.setDefaultProfile(applied.defaultProfile);
     if (applied.adminToken !== current.adminToken) s.live.setAdminToken(applied.adminToken);

@@ -12,7 +12,7 @@ import type { Config } from '../config.js';
 import { resolveBaseUrl, SETTINGS } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Running, ReloadReport, ShutdownReport } from '../main.js';
-import { appliedConfig, configChanges } from '../lifecycle.js';
+import { beginReload } from '../lifecycle.js';
 import { listenHttp } from '../http/listen.js';
 import { createProxyDhcpServer, type ProxyDhcpServer, type ProxyDhcpLiveSettings } from '../dhcp/server.js';
 import { parseDhcpSettings } from '../dhcp/settings.js';
@@ -186,29 +186,9 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
 
   function reload(): ReloadReport {
     if (shuttingDown) return { ok: false, error: 'shutting down', applied: [], needsRestart: [] };
-    let next: Config;
-    try {
-      next = opts.reloadConfig ? opts.reloadConfig() : current;
-    } catch (err) {
-      const error = (err as Error).message;
-      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
-      return { ok: false, error, applied: [], needsRestart: [] };
-    }
-    const changes = configChanges(current, next);
-    const applied = appliedConfig(current, next);
-    try {
-      dhcp?.reconfigure(dhcpLiveFor(applied, site));
-      try {
-        tftp?.reconfigure(parseTftpSettings(applied).value);
-      } catch (err) {
-        dhcp?.reconfigure(dhcpLiveFor(current, site));
-        throw err;
-      }
-    } catch (err) {
-      const error = (err as Error).message;
-      log.error(`reload: the new configuration is refused, the running one stays: ${error}`);
-      return { ok: false, error, applied: [], needsRestart: [] };
-    }
+    const begun = beginReload(current, { reloadConfig: opts.reloadConfig, log, dhcp, dhcpLive: (c) => dhcpLiveFor(c, site), tftp, tftpLive: (c) => parseTftpSettings(c).value });
+    if (!begun.ok) return begun.report;
+    const { applied, changes } = begun;
     log.level = applied.logLevel;
     health.setInterval(applied.upstreamCheckInterval * 1000);
     const loaderCache = tftp?.files.reload({ caseInsensitive: parseTftpSettings(applied).value.caseInsensitive });
