@@ -9,7 +9,12 @@
  * ratio of the two modes. Run as root (after scripts/install-dhcp-test-deps.sh
  * and scripts/install-asset-test-deps.sh: dnsmasq, busybox, nginx):
  *
- *   flock /tmp/chainboot-bench.lock node --import tsx bench/sites/run.ts [--sites 4] [--clients 50] [--mb 100] [--modes cached,direct] [--no-build]
+ *   flock /tmp/chainboot-bench.lock node --import tsx bench/sites/run.ts [--sites 4] [--clients 50] [--mb 100] [--modes cached,direct] [--wan-mbit N] [--no-build]
+ *
+ * --wan-mbit N caps each site's WAN link at N Mbit/s each way (a tbf qdisc on
+ * both ends), as a branch office's line would be; 0 (the default) leaves the
+ * veth pairs as fast as the machine is, where the site caches' extra hop
+ * costs more than the bytes they save.
  *
  * Namespaces made here, nothing leaves them:
  *   cen        chainboot serve: proxyDHCP 67, TFTP 69, HTTP 8080; wanN 10.96.N.1/24 per site
@@ -35,6 +40,7 @@ const CLIENTS = Number(arg('clients', '50'));
 const MB = Number(arg('mb', '100'));
 const MODES = arg('modes', 'cached,direct').split(',') as ('cached' | 'direct')[];
 const TIMEOUT_S = Number(arg('timeout', '600'));
+const WAN_MBIT = Number(arg('wan-mbit', '0'));
 const CLI = join(REPO, 'dist', 'src', 'cli.js');
 
 if (!(SITES >= 1 && SITES <= 20 && CLIENTS >= 1 && CLIENTS <= 150 && MB >= 1 && MB <= 4096)) throw new Error('--sites 1–20, --clients 1–150, --mb 1–4096');
@@ -101,6 +107,9 @@ async function main(): Promise<void> {
     lab.ip('-n', rtr[n]!, 'route', 'add', 'default', 'via', `10.96.${n}.1`);
     lab.ip('-n', lan[n]!, 'route', 'add', 'default', 'via', `10.97.${n}.1`);
     lab.exec(rtr[n]!, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    if (WAN_MBIT > 0) {
+      for (const [ns, dev] of [[cen, `wan${n}`], [rtr[n]!, 'up0']] as const) lab.exec(ns, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', `${WAN_MBIT}mbit`, 'burst', '256kb', 'latency', '200ms']);
+    }
     cli(data, 'sites', 'add', `site-${n}`, '--relay', `10.97.${n}.1`, '--subnet', `10.97.${n}.0/24`, '--boot-base-url', `http://10.96.${n}.1:8080`);
   }
 
@@ -164,7 +173,7 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log(`\nbench/sites: ${SITES} sites × ${CLIENTS} clients booting at once, ${MB} MiB of kernel+initrd each, loader ${72} KiB over TFTP`);
+  console.log(`\nbench/sites: ${SITES} sites × ${CLIENTS} clients booting at once, ${MB} MiB of kernel+initrd each, loader ${72} KiB over TFTP, WAN links ${WAN_MBIT > 0 ? `capped at ${WAN_MBIT} Mbit/s each way` : 'uncapped'}`);
   console.log('mode      clients  failed  seconds  delivered GB  crossed to centre GB  crossed/delivered');
   for (const r of rows) {
     console.log(`${r.mode.padEnd(9)} ${String(r.ok).padStart(7)} ${String(r.failed).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ${(r.delivered / 1e9).toFixed(2).padStart(13)} ${(r.crossed / 1e9).toFixed(3).padStart(21)} ${(r.crossed / Math.max(1, r.delivered)).toFixed(4).padStart(18)}`);
@@ -172,7 +181,7 @@ async function main(): Promise<void> {
   const c = rows.find((r) => r.mode === 'cached');
   const d = rows.find((r) => r.mode === 'direct');
   if (c && d) console.log(`site caches: ${(d.crossed / Math.max(1, c.crossed)).toFixed(1)}× fewer bytes to the centre, boot time ratio cached/direct ${(c.seconds / d.seconds).toFixed(2)}`);
-  console.log(JSON.stringify({ type: 'bench-sites', sites: SITES, clients: CLIENTS, mb: MB, rows: rows.map(({ sites, ...r }) => ({ ...r, perSite: sites })) }));
+  console.log(JSON.stringify({ type: 'bench-sites', sites: SITES, clients: CLIENTS, mb: MB, wanMbit: WAN_MBIT, rows: rows.map(({ sites, ...r }) => ({ ...r, perSite: sites })) }));
   if (rows.some((r) => r.failed > 0)) {
     process.exitCode = 1;
     // What the centre said while clients failed (warnings and errors only: --log-level warn).
