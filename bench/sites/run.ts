@@ -64,6 +64,13 @@ function cli(data: string, ...args: string[]): string {
   return execFileSync(process.execPath, [CLI, ...args, '--data-dir', data], { encoding: 'utf8' });
 }
 
+/** The namespace's UDP counters (/proc/net/snmp): datagrams dropped for a full receive buffer, among others. */
+function udpCounters(ns: string): Record<string, number> {
+  const lines = lab.exec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const [names, values] = [lines[0]!.split(/\s+/).slice(1), lines[1]!.split(/\s+/).slice(1)];
+  return Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
+}
+
 function txBytes(ns: string, ifname: string): number {
   return Number(lab.exec(ns, 'cat', [`/sys/class/net/${ifname}/statistics/tx_bytes`]).trim());
 }
@@ -152,11 +159,14 @@ async function main(): Promise<void> {
       clients.push(p);
     }
     const before = Array.from({ length: SITES }, (_, i) => txBytes(cen, `wan${i + 1}`)).reduce((a, b) => a + b, 0);
+    const udpBefore = udpCounters(cen);
     const t0 = performance.now();
     for (const p of clients) p.child.stdin!.write('go\n');
     const results = await Promise.all(clients.map((p, i) => p.waitJson<SiteResult>('site-result', () => true, `site ${i + 1} result`, TIMEOUT_S * 1000 + 10_000)));
     const seconds = (performance.now() - t0) / 1000;
     const after = Array.from({ length: SITES }, (_, i) => txBytes(cen, `wan${i + 1}`)).reduce((a, b) => a + b, 0);
+    const udpAfter = udpCounters(cen);
+    const udpDrops = (udpAfter.RcvbufErrors ?? 0) - (udpBefore.RcvbufErrors ?? 0);
     const row = {
       mode,
       seconds,
@@ -167,7 +177,7 @@ async function main(): Promise<void> {
       sites: results,
     };
     rows.push(row);
-    console.log(`${mode}: ${row.ok}/${SITES * CLIENTS} clients booted in ${seconds.toFixed(1)} s; delivered ${(row.delivered / 1e9).toFixed(2)} GB; crossed to the centre ${(row.crossed / 1e9).toFixed(3)} GB`);
+    console.log(`${mode}: ${row.ok}/${SITES * CLIENTS} clients booted in ${seconds.toFixed(1)} s; delivered ${(row.delivered / 1e9).toFixed(2)} GB; crossed to the centre ${(row.crossed / 1e9).toFixed(3)} GB; UDP datagrams the centre dropped for a full receive buffer: ${udpDrops}`);
     for (const r of results) {
       console.log(`  site ${r.site}: ${r.ok} ok, ${r.failed} failed in ${(r.ms / 1000).toFixed(1)} s; median ms dhcp ${r.medianPhaseMs.dhcp} tftp ${r.medianPhaseMs.tftp} scripts ${r.medianPhaseMs.ipxe} assets ${r.medianPhaseMs.assets}; assets from ${r.assetHosts.join(', ')}${r.errors.length ? `; errors: ${r.errors.join(' | ')}` : ''}`);
     }

@@ -509,6 +509,16 @@ export function createProxyDhcpServer(opts: ProxyDhcpServerOptions) {
         sock.off('error', onError);
         sock.on('error', (err) => log.error({ err }, `proxyDHCP socket on port ${port}: ${err.message}`));
         sock.setBroadcast(true);
+        // A lab powering on sends hundreds of DISCOVERs in the same moment (relays
+        // forward a whole site's at once): the default ~200 KB receive buffer
+        // holds about 150 of them, and the rest were dropped (bench/sites: 34 on
+        // a cold start), each costing its client the firmware's 4 s retry. The
+        // kernel caps the size at net.core.rmem_max.
+        try {
+          sock.setRecvBufferSize(4 * 1024 * 1024);
+        } catch (err) {
+          log.debug({ err }, 'proxyDHCP: could not enlarge the receive buffer');
+        }
         resolve(sock);
       });
     });

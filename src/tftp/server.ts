@@ -613,13 +613,12 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     main = sock;
     sock.on('message', onRequestPort);
     sock.on('error', (err) => log.error({ err }, 'TFTP request socket error'));
-    if (opts.singlePort) {
-      // Every ACK of every transfer lands here: a bigger receive buffer rides out bursts.
-      try {
-        sock.setRecvBufferSize(4 * 1024 * 1024);
-      } catch {
-        // capped by net.core.rmem_max; the default still works
-      }
+    // A boot storm's read requests all land here at once (and in single-port
+    // mode every ACK of every transfer): a bigger receive buffer rides out bursts.
+    try {
+      sock.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {
+      // capped by net.core.rmem_max; the default still works
     }
     const port = sock.address().port;
     const mode = `${opts.singlePort ? 'single-port mode' : 'a port per transfer'}${opts.noOptions ? ', option negotiation off' : ''}`;
