@@ -24,7 +24,7 @@
  * Every wait is bounded; processes are stopped by PID and the namespaces deleted on exit.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +197,11 @@ async function main(): Promise<void> {
     // What the centre said while clients failed (warnings and errors only: --log-level warn).
     const log = join(tmpdir(), `chainboot-bench-sites-serve-${process.pid}.log`);
     writeFileSync(log, serve.lines.join('\n') + '\n');
+    // And the site caches' own error logs, before the temp dir goes.
+    for (const d of readdirSync(tmp).filter((n) => n.startsWith('nginx-'))) {
+      const e = join(tmp, d, 'error.log');
+      if (existsSync(e)) copyFileSync(e, `${log}.${d}.error.log`);
+    }
     console.log(`some clients failed; the centre's log (${serve.lines.length} lines) is in ${log}`);
   }
   await serve.stop();
