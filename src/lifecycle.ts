@@ -212,3 +212,12 @@ export function beginReload<D, T>(
   }
   return { ok: true, next, applied, changes };
 }
+
+/** The log line of an applied reload: what changed live, what waits for a restart, and any extra (`; …`). */
+export function reloadSummary(changes: ConfigChanges, extra = ''): string {
+  return (
+    `reloaded the configuration: ${changes.live.length ? `applied ${changes.live.join(', ')}` : 'no live setting changed'}` +
+    (changes.restart.length ? `; ${changes.restart.join(', ')} changed but need(s) a restart (still running with the old value)` : '') +
+    extra
+  );
+}

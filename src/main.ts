@@ -25,7 +25,7 @@ import { listenHttp } from './http/listen.js';
 import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
-import { beginReload, type CutResponse } from './lifecycle.js';
+import { beginReload, reloadSummary, type CutResponse } from './lifecycle.js';
 import { createRetention, retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
 import { writePidFile } from './db/backup.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -359,9 +359,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     const report: ReloadReport = { ok: true, applied: changes.live, needsRestart: changes.restart, loaderCache };
     log.info(
       report,
-      `reloaded the configuration: ${changes.live.length ? `applied ${changes.live.join(', ')}` : 'no live setting changed'}` +
-        (changes.restart.length ? `; ${changes.restart.join(', ')} changed but need(s) a restart (still running with the old value)` : '') +
-        (loaderCache ? `; loader cache dropped (${loaderCache.droppedFiles} file(s))` : ''),
+      reloadSummary(changes, loaderCache ? `; loader cache dropped (${loaderCache.droppedFiles} file(s))` : ''),
     );
     if (!changes.live.length && !changes.restart.length) void runRetention();
     else if (changes.live.includes('eventRetentionDays') || changes.live.includes('eventRetentionCount')) void runRetention();

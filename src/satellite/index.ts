@@ -12,7 +12,7 @@ import type { Config } from '../config.js';
 import { resolveBaseUrl, SETTINGS } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Running, ReloadReport, ShutdownReport } from '../main.js';
-import { beginReload } from '../lifecycle.js';
+import { beginReload, reloadSummary } from '../lifecycle.js';
 import { listenHttp } from '../http/listen.js';
 import { createProxyDhcpServer, type ProxyDhcpServer, type ProxyDhcpLiveSettings } from '../dhcp/server.js';
 import { parseDhcpSettings } from '../dhcp/settings.js';
@@ -202,9 +202,7 @@ export async function serveSatellite(cfg: Config, log: Logger, opts: { reloadCon
     const report: ReloadReport = { ok: true, applied: changes.live, needsRestart: changes.restart, loaderCache };
     log.info(
       report,
-      `reloaded the configuration: ${changes.live.length ? `applied ${changes.live.join(', ')}` : 'no live setting changed'}` +
-        (changes.restart.length ? `; ${changes.restart.join(', ')} changed but need(s) a restart (still running with the old value)` : '') +
-        '; syncing loaders and host modes from the centre now',
+      reloadSummary(changes, '; syncing loaders and host modes from the centre now'),
     );
     return report;
   }

@@ -13,26 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, labProblem, type Proc } from './helpers/netns.js';
 import { rawRequest, CLIENTS, bootServerRequest } from './helpers/wire.js';
+import type { ObservedPacket } from '../helpers/udhcpc.js';
 
 const SERVER = '10.91.0.1';
 const HTTP = 'http://10.91.0.1:8080';
 const GUID_HEX = '00' + '4c4c454400103380' + '4db8c04f394e3132';
 
-interface Packet {
-  type: 'packet';
-  from: string;
-  op: number;
-  xid: number;
-  msg: number;
-  yiaddr: string;
-  siaddr: string;
-  giaddr: string;
-  file: string;
-  vendorClass: string | null;
-  serverId: string | null;
-  options: Record<string, string>;
-  sub43: Record<string, string> | null;
-}
+type Packet = ObservedPacket;
 
 interface Event {
   type: 'event';
