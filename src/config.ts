@@ -13,6 +13,8 @@ export type Switch = 'on' | 'off';
 
 export interface Config extends Omit<DhcpSettingValues, 'advertiseIp'>, TftpSettingValues, HttpLimitSettingValues {
   dataDir: string;
+  /** postgres://… runs the central service on PostgreSQL (several nodes may share it); empty: SQLite in dataDir. */
+  databaseUrl: string;
   httpHost: string;
   httpPort: number;
   /** Address clients use to reach this server; empty = detected at start. */
@@ -72,6 +74,7 @@ interface Setting {
 
 export const SETTINGS: Setting[] = [
   { key: 'dataDir', kind: 'string', def: './data', help: 'directory for the SQLite database' },
+  { key: 'databaseUrl', kind: 'string', def: '', help: 'postgres://user:password@host/db: keep state in PostgreSQL (several central nodes may share it) instead of SQLite in --data-dir; also read from DATABASE_URL' },
   { key: 'httpHost', kind: 'string', def: '0.0.0.0', help: 'address the HTTP server listens on' },
   { key: 'httpPort', kind: 'port', def: 8080, help: 'HTTP port' },
   { key: 'advertiseIp', kind: 'string', def: '', help: 'IPv4 address clients reach this server on (default: first non-loopback interface)' },
@@ -189,6 +192,10 @@ export function loadConfig(src: ConfigSources): Config {
     } else if (env[envKey] !== undefined) {
       raw = env[envKey];
       from = `environment ${envKey}`;
+    } else if (s.key === 'databaseUrl' && env.DATABASE_URL !== undefined) {
+      // The name every PostgreSQL deployment tool already sets.
+      raw = env.DATABASE_URL;
+      from = 'environment DATABASE_URL';
     } else if (file[s.key] !== undefined || file[kebab] !== undefined) {
       raw = file[s.key] ?? file[kebab];
       from = `config file setting "${s.key}"`;

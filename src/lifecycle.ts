@@ -13,6 +13,7 @@ import { SETTINGS, type Config } from './config.js';
  */
 export const RESTART_SETTINGS: ReadonlySet<keyof Config> = new Set<keyof Config>([
   'dataDir',
+  'databaseUrl',
   'httpHost',
   'httpPort',
   'advertiseIp',

@@ -161,6 +161,20 @@ export function createTaskStore(db: Db, getSecret: () => string, now: () => numb
     },
 
     /**
+     * Hands out `t` to its host only if it is still at the version the caller
+     * read: the served task, or undefined when it moved meanwhile (served by a
+     * concurrent request, cancelled, expired). The PostgreSQL store's claim()
+     * does the same atomically across nodes; here the write lock does.
+     */
+    claim(t: Task): Task | undefined {
+      return writeTx(db, () => {
+        const cur = db.select().from(tasks).where(eq(tasks.id, t.id)).get();
+        if (!cur || cur.version !== t.version || !canMove(cur.state, 'served')) return undefined;
+        return move(cur, 'served', 'boot');
+      });
+    },
+
+    /**
      * A report from the environment. running/progress keep it running (with
      * the message); done ends it; failed ends it or, by its policy, puts it
      * back to pending for another attempt.
