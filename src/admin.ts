@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { maskSecrets, type Store } from './db/store.js';
+import type { AsyncStore, AsyncTaskStore } from './db/backend.js';
 import type { Engine } from './render/engine.js';
 import { TemplateError, TemplateNotFoundError } from './render/engine.js';
 import { profileInputSchema, profileToInput } from './boot/profile.js';
@@ -14,7 +15,6 @@ import { parseHostOs } from './boot/import.js';
 import { targetFor } from './render/escape.js';
 import type { Profile, TaskState } from './db/schema.js';
 import { TASK_STATES } from './db/schema.js';
-import type { TaskStore } from './tasks/store.js';
 
 const hostFields = {
   hostname: hostnameSchema.nullable().optional(),
@@ -74,15 +74,33 @@ export function profileView(p: Profile) {
   return { ...p, secrets: maskSecrets(p.secrets) };
 }
 
-export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskStore }) {
+export interface AdminDeps {
+  store: AsyncStore;
+  /** Renders and checks templates; its template lookup is synchronous (Backend.templates). */
+  engine: Engine;
+  tasks?: AsyncTaskStore;
+  /**
+   * Brings the engine's synchronous template view up to date (Backend.fresh)
+   * before a template is resolved: on PostgreSQL a template saved on another
+   * node is otherwise not seen until the next boot request refreshes it.
+   */
+  fresh?: () => Promise<void>;
+}
+
+export function createAdmin(deps: AdminDeps) {
   const { store, engine } = deps;
+  const fresh = async () => {
+    await deps.fresh?.();
+  };
   const taskStore = () => {
     if (!deps.tasks) throw new Error('tasks are not available here');
     return deps.tasks;
   };
 
-  function checkMenuProfiles(names: string[] | undefined): void {
-    const missing = (names ?? []).filter((n) => !store.getProfile(n));
+  async function checkMenuProfiles(names: string[] | undefined): Promise<void> {
+    const list = names ?? [];
+    const found = await Promise.all(list.map((n) => store.getProfile(n)));
+    const missing = list.filter((_, i) => !found[i]);
     if (missing.length) throw new InvalidInputError(`host: menuProfiles: profile(s) ${missing.map((n) => `"${n}"`).join(', ')} do not exist`);
   }
 
@@ -97,15 +115,17 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
   }
 
   /** References a profile makes must resolve before it is saved. */
-  function checkProfileRefs(p: z.infer<typeof profileInputSchema>): void {
+  async function checkProfileRefs(p: z.infer<typeof profileInputSchema>): Promise<void> {
+    await fresh();
     const problems: string[] = [];
     const boot = p.bootTemplate || `ipxe/${p.kind}.ipxe`;
     if (!templateExists(boot)) problems.push(`bootTemplate: template "${boot}" does not exist`);
     else if (targetFor(boot) !== 'ipxe') problems.push(`bootTemplate: "${boot}" is not an iPXE template (name it ipxe/… or ….ipxe)`);
     for (const [file, t] of Object.entries(p.files)) if (!templateExists(t)) problems.push(`files.${file}: template "${t}" does not exist`);
     if (p.kind === 'menu') {
-      for (const name of p.entries) {
-        const e = store.getProfile(name);
+      const entries = await Promise.all(p.entries.map((name) => store.getProfile(name)));
+      for (const [i, name] of p.entries.entries()) {
+        const e = entries[i];
         if (!e) problems.push(`entries: profile "${name}" does not exist`);
         else if (e.kind === 'menu') problems.push(`entries: "${name}" is a menu itself; menus cannot nest`);
       }
@@ -116,56 +136,56 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
   }
 
   return {
-    addHost(input: unknown) {
+    async addHost(input: unknown) {
       const h = parse(hostCreateSchema, input, 'host');
-      checkMenuProfiles(h.menuProfiles);
+      await checkMenuProfiles(h.menuProfiles);
       return store.createHost({ ...h, hostname: h.hostname ?? null, profile: h.profile || null, secrets: h.secrets ? dropNulls(h.secrets) : undefined });
     },
     /** PATCH: the given fields; secrets merge by name (null removes one). expectVersion (or body.version) guards against lost updates. */
-    updateHost(macText: string, input: unknown, expectVersion?: number) {
+    async updateHost(macText: string, input: unknown, expectVersion?: number) {
       const mac = parseMac(macText);
       const { version, secrets, ...h } = parse(hostPatchSchema, input, 'host');
-      checkMenuProfiles(h.menuProfiles);
+      await checkMenuProfiles(h.menuProfiles);
       const patch: Parameters<Store['updateHost']>[1] = { ...h, ...(h.profile === '' ? { profile: null } : {}), expectVersion: expectVersion ?? version };
       if (secrets) {
-        const current = store.getHostRow(mac);
+        const current = await store.getHostRow(mac);
         if (!current) throw new NotFoundError(`host ${mac} does not exist`);
         patch.secrets = dropNulls({ ...current.secrets, ...secrets });
       }
       return store.updateHost(mac, patch);
     },
     /** A discovered host becomes a managed one, optionally with its first settings. */
-    adoptHost(macText: string, input: unknown) {
+    async adoptHost(macText: string, input: unknown) {
       const mac = parseMac(macText);
-      const h = store.getHost(mac);
+      const h = await store.getHost(mac);
       if (!h) throw new NotFoundError(`host ${mac} does not exist (it has not booted yet: add it instead)`);
       if (!h.discovered) throw new ConflictError(`host ${mac} is already managed`);
       return this.updateHost(macText, input ?? {});
     },
-    removeHost(macText: string) {
-      store.deleteHost(parseMac(macText));
+    async removeHost(macText: string): Promise<void> {
+      await store.deleteHost(parseMac(macText));
     },
-    getHost(macText: string) {
+    async getHost(macText: string) {
       const mac = parseMac(macText);
-      const h = store.getHost(mac);
+      const h = await store.getHost(mac);
       if (!h) throw new NotFoundError(`host ${mac} does not exist`);
       return h;
     },
 
-    addProfile(input: unknown): Profile {
+    async addProfile(input: unknown): Promise<Profile> {
       const p = parse(profileInputSchema, input, 'profile');
-      checkProfileRefs(p);
+      await checkProfileRefs(p);
       return store.createProfile(p);
     },
     /** PUT: the whole definition. */
-    replaceProfile(name: string, input: unknown): Profile {
+    async replaceProfile(name: string, input: unknown): Promise<Profile> {
       const p = parse(profileInputSchema, { name, ...(input as object) }, 'profile');
-      checkProfileRefs(p);
+      await checkProfileRefs(p);
       return store.replaceProfile(name, p);
     },
     /** PATCH: the given fields over the stored definition. */
-    patchProfile(name: string, input: unknown): Profile {
-      const existing = store.getProfile(name);
+    async patchProfile(name: string, input: unknown): Promise<Profile> {
+      const existing = await store.getProfile(name);
       if (!existing) throw new NotFoundError(`profile "${name}" does not exist`);
       if (!input || typeof input !== 'object' || Array.isArray(input)) throw new InvalidInputError('profile: body must be a JSON object');
       const given = input as Record<string, unknown>;
@@ -173,20 +193,20 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
       // Secrets merge by name (null removes one): the API never shows their values to send back.
       if (given.secrets && typeof given.secrets === 'object') merged.secrets = { ...existing.secrets, ...(given.secrets as object) };
       const p = parse(profileInputSchema, merged, 'profile');
-      checkProfileRefs(p);
+      await checkProfileRefs(p);
       return store.replaceProfile(name, p);
     },
-    removeProfile(name: string) {
-      store.deleteProfile(name);
+    async removeProfile(name: string): Promise<void> {
+      await store.deleteProfile(name);
     },
-    getProfile(name: string): Profile {
-      const p = store.getProfile(name);
+    async getProfile(name: string): Promise<Profile> {
+      const p = await store.getProfile(name);
       if (!p) throw new NotFoundError(`profile "${name}" does not exist`);
       return p;
     },
 
-    listTemplates() {
-      const saved = new Map(store.savedTemplateNames().map((t) => [t.name, t]));
+    async listTemplates() {
+      const saved = new Map((await store.savedTemplateNames()).map((t) => [t.name, t]));
       const names = new Set([...engine.shippedNames(), ...saved.keys()]);
       return [...names].sort().map((name) => ({
         name,
@@ -196,8 +216,9 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
         source: saved.has(name) ? 'saved' : 'shipped',
       }));
     },
-    getTemplate(nameText: string) {
+    async getTemplate(nameText: string) {
       const name = parse(templateNameSchema, nameText, 'template name');
+      await fresh();
       try {
         const t = engine.resolve(name);
         return { ...t, target: targetFor(name) };
@@ -207,7 +228,7 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
       }
     },
     /** Saves a new version after checking it compiles; a broken template is refused with its line. */
-    saveTemplate(nameText: string, body: unknown, comment: unknown = '') {
+    async saveTemplate(nameText: string, body: unknown, comment: unknown = '') {
       const name = parse(templateNameSchema, nameText, 'template name');
       if (typeof body !== 'string') throw new InvalidInputError('body: must be a string');
       if (body.length > 256 * 1024) throw new InvalidInputError(`body: ${body.length} bytes, at most 262144 allowed`);
@@ -220,40 +241,41 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
       }
       return store.saveTemplate(name, body, c);
     },
-    templateVersions(nameText: string) {
+    async templateVersions(nameText: string) {
       const name = parse(templateNameSchema, nameText, 'template name');
-      const versions = store.templateVersions(name);
+      const versions = await store.templateVersions(name);
       const shipped = engine.shippedBody(name) !== null;
       if (!versions.length && !shipped) throw new NotFoundError(`template "${name}" does not exist`);
       return { name, shipped, versions };
     },
-    templateVersion(nameText: string, version: number) {
+    async templateVersion(nameText: string, version: number) {
       const name = parse(templateNameSchema, nameText, 'template name');
       if (version === 0) {
         const body = engine.shippedBody(name);
         if (body === null) throw new NotFoundError(`template "${name}" has no shipped version`);
         return { name, version: 0, body, comment: 'shipped', createdAt: 0 };
       }
-      const v = store.templateVersion(name, version);
+      const v = await store.templateVersion(name, version);
       if (!v) throw new NotFoundError(`template "${name}" has no version ${version}`);
       return v;
     },
     /** Restoring makes the old text the newest version; history is never rewritten. Version 0 is the shipped file. */
-    restoreTemplate(nameText: string, version: number) {
-      const v = this.templateVersion(nameText, version);
+    async restoreTemplate(nameText: string, version: number) {
+      const v = await this.templateVersion(nameText, version);
       return store.saveTemplate(v.name, v.body, `restored from version ${version}`);
     },
 
     /** One task per selected host, all or none; returns the created tasks. */
-    assignTasks(input: unknown) {
+    async assignTasks(input: unknown) {
       const t = parse(taskAssignSchema, input, 'task');
-      const profile = store.getProfile(t.profile);
+      const tasks = taskStore();
+      const profile = await store.getProfile(t.profile);
       if (!profile) throw new NotFoundError(`task: profile "${t.profile}" does not exist`);
       const sel = t.label !== undefined ? { label: t.label } : { macs: t.macs ?? [t.mac!] };
-      const { ids, missing } = store.hostIdsFor(sel);
+      const { ids, missing } = await store.hostIdsFor(sel);
       if (missing.length) throw new NotFoundError(`task: ${missing.length} MAC(s) are not hosts: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' …' : ''} (add or import them first); nothing was assigned`);
       if (!ids.length) throw new InvalidInputError(`task: no host has the label "${t.label}"`);
-      const created = taskStore().create({
+      const created = await tasks.create({
         hostIds: ids,
         profileId: profile.id,
         notBefore: t.notBefore ?? null,
@@ -263,39 +285,42 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
         comment: t.comment,
         replace: t.replace,
       });
-      return created.map((c) => taskStore().view(c.id));
+      return Promise.all(created.map((c) => tasks.view(c.id)));
     },
-    listTasks(q: { state?: string; mac?: string; batch?: string; limit?: number; offset?: number }) {
+    async listTasks(q: { state?: string; mac?: string; batch?: string; limit?: number; offset?: number }) {
       const states = q.state ? q.state.split(',') : undefined;
       const bad = states?.filter((x) => !TASK_STATES.includes(x as TaskState));
       if (bad?.length) throw new InvalidInputError(`state: ${bad.join(', ')} is not one of ${TASK_STATES.join(', ')}`);
       let hostId: number | undefined;
       if (q.mac) {
-        const h = store.getHostRow(parseMac(q.mac));
+        const h = await store.getHostRow(parseMac(q.mac));
         if (!h) throw new NotFoundError(`host ${q.mac} does not exist`);
         hostId = h.id;
       }
       return taskStore().list({ states: states as TaskState[] | undefined, hostId, batch: q.batch, limit: q.limit, offset: q.offset });
     },
-    getTask(id: number) {
-      return { ...taskStore().view(id), history: taskStore().history(id) };
+    async getTask(id: number) {
+      const tasks = taskStore();
+      const view = await tasks.view(id);
+      return { ...view, history: await tasks.history(id) };
     },
-    cancelTask(id: number, expectVersion?: number) {
-      taskStore().cancel(id, expectVersion);
-      return taskStore().view(id);
+    async cancelTask(id: number, expectVersion?: number) {
+      const tasks = taskStore();
+      await tasks.cancel(id, expectVersion);
+      return tasks.view(id);
     },
     /**
      * Everything that happened to one host, oldest first: DHCP, TFTP, HTTP
      * script/file/asset requests, task callbacks (boot events) and task state
      * changes, so an admin sees where a boot stopped.
      */
-    hostTimeline(macText: string, limit = 500) {
+    async hostTimeline(macText: string, limit = 500) {
       const mac = parseMac(macText);
-      const host = store.getHostRow(mac);
+      const host = await store.getHostRow(mac);
       if (!host) throw new NotFoundError(`host ${mac} does not exist`);
-      const events = store.listEvents({ mac, limit }).map((e) => ({ at: e.at, source: e.kind, what: e.request, result: e.result, status: e.status, clientIp: e.clientIp, detail: e.detail ?? null }));
+      const events = (await store.listEvents({ mac, limit })).map((e) => ({ at: e.at, source: e.kind, what: e.request, result: e.result, status: e.status, clientIp: e.clientIp, detail: e.detail ?? null }));
       const changes = deps.tasks
-        ? deps.tasks.historyForHost(host.id, limit).map((t) => ({
+        ? (await deps.tasks.historyForHost(host.id, limit)).map((t) => ({
             at: t.at,
             source: 'task',
             what: `task ${t.taskId} (${t.profile}): ${t.fromState ?? 'new'} → ${t.toState}`,
@@ -308,11 +333,13 @@ export function createAdmin(deps: { store: Store; engine: Engine; tasks?: TaskSt
       return [...events, ...changes].sort((a, b) => a.at - b.at).slice(-limit);
     },
 
-    importHostOs(text: string) {
-      const { lines, problems } = parseHostOs(text, (n) => !!store.getProfile(n));
+    async importHostOs(text: string) {
+      // The parser asks per line, synchronously: the profile names are read once, before it runs.
+      const profileNames = new Set((await store.listProfiles()).map((p) => p.name));
+      const { lines, problems } = parseHostOs(text, (n) => profileNames.has(n));
       if (problems.length) return { ok: false as const, problems, added: 0, updated: 0 };
       if (!lines.length) return { ok: false as const, problems: [{ line: 0, text: '', message: 'the file holds no host lines' }], added: 0, updated: 0 };
-      const r = store.importHosts(lines);
+      const r = await store.importHosts(lines);
       return { ok: true as const, problems: [], ...r };
     },
   };

@@ -6,7 +6,7 @@ import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { profileView, type Admin } from '../../admin.js';
-import type { Store } from '../../db/store.js';
+import type { AsyncStore } from '../../db/backend.js';
 import type { BootService } from '../../boot/service.js';
 import { normalizeMac } from '../../boot/mac.js';
 import { InvalidInputError } from '../../errors.js';
@@ -69,7 +69,7 @@ function templatePath(tail: string): { name: string; version?: number; restore?:
 
 export interface ApiDeps {
   admin: Admin;
-  store: Store;
+  store: AsyncStore;
   boot: BootService;
   events?: EventLog;
   tokenSha256: () => string;
@@ -127,34 +127,34 @@ export function apiRoutes(deps: ApiDeps): Hono {
   app.get('/hosts', async (c) => {
     await fresh();
     const q = c.req.query('q');
-    return c.json(store.listHosts({ q: q || undefined, limit: intQuery(c, 'limit', 100, 1, 1000), offset: intQuery(c, 'offset', 0, 0, 10_000_000) }));
+    return c.json(await store.listHosts({ q: q || undefined, limit: intQuery(c, 'limit', 100, 1, 1000), offset: intQuery(c, 'offset', 0, 0, 10_000_000) }));
   });
-  app.post('/hosts', async (c) => c.json(admin.addHost(await jsonBody(c)), 201));
+  app.post('/hosts', async (c) => c.json(await admin.addHost(await jsonBody(c)), 201));
   app.get('/hosts/:mac', async (c) => {
     await fresh();
-    const h = admin.getHost(c.req.param('mac'));
+    const h = await admin.getHost(c.req.param('mac'));
     return c.json(h, 200, { ETag: `"${h.version}"` });
   });
   // Optimistic concurrency: If-Match: "<version>" (from GET's ETag) or a
   // "version" field; a change made against an older version answers 409.
   app.patch('/hosts/:mac', async (c) => {
-    const h = admin.updateHost(c.req.param('mac'), await jsonBody(c), ifMatch(c));
+    const h = await admin.updateHost(c.req.param('mac'), await jsonBody(c), ifMatch(c));
     return c.json(h, 200, { ETag: `"${h.version}"` });
   });
   app.post('/hosts/:mac/adopt', async (c) => {
     const text = await c.req.text();
     const body = text.trim() ? parseJson(text) : {};
-    return c.json(admin.adoptHost(c.req.param('mac'), body));
+    return c.json(await admin.adoptHost(c.req.param('mac'), body));
   });
   app.get('/hosts/:mac/timeline', async (c) => {
     await fresh();
-    return c.json(admin.hostTimeline(c.req.param('mac'), intQuery(c, 'limit', 500, 1, 5000)));
+    return c.json(await admin.hostTimeline(c.req.param('mac'), intQuery(c, 'limit', 500, 1, 5000)));
   });
 
   // ---- tasks ----------------------------------------------------------------
-  app.get('/tasks', (c) =>
+  app.get('/tasks', async (c) =>
     c.json(
-      admin.listTasks({
+      await admin.listTasks({
         state: c.req.query('state') || undefined,
         mac: c.req.query('mac') || undefined,
         batch: c.req.query('batch') || undefined,
@@ -163,36 +163,36 @@ export function apiRoutes(deps: ApiDeps): Hono {
       }),
     ),
   );
-  app.post('/tasks', async (c) => c.json(admin.assignTasks(await jsonBody(c)), 201));
-  app.get('/tasks/:id{[0-9]+}', (c) => {
-    const t = admin.getTask(Number(c.req.param('id')));
+  app.post('/tasks', async (c) => c.json(await admin.assignTasks(await jsonBody(c)), 201));
+  app.get('/tasks/:id{[0-9]+}', async (c) => {
+    const t = await admin.getTask(Number(c.req.param('id')));
     return c.json(t, 200, { ETag: `"${t.version}"` });
   });
-  app.post('/tasks/:id{[0-9]+}/cancel', (c) => c.json(admin.cancelTask(Number(c.req.param('id')), ifMatch(c))));
-  app.delete('/hosts/:mac', (c) => {
-    admin.removeHost(c.req.param('mac'));
+  app.post('/tasks/:id{[0-9]+}/cancel', async (c) => c.json(await admin.cancelTask(Number(c.req.param('id')), ifMatch(c))));
+  app.delete('/hosts/:mac', async (c) => {
+    await admin.removeHost(c.req.param('mac'));
     return c.body(null, 204);
   });
 
   // ---- profiles -----------------------------------------------------------
-  app.get('/profiles', (c) => c.json(store.listProfiles().map(profileView)));
-  app.post('/profiles', async (c) => c.json(profileView(admin.addProfile(await jsonBody(c))), 201));
-  app.get('/profiles/:name', (c) => c.json(profileView(admin.getProfile(c.req.param('name')))));
-  app.put('/profiles/:name', async (c) => c.json(profileView(admin.replaceProfile(c.req.param('name'), await jsonBody(c)))));
-  app.patch('/profiles/:name', async (c) => c.json(profileView(admin.patchProfile(c.req.param('name'), await jsonBody(c)))));
-  app.delete('/profiles/:name', (c) => {
-    admin.removeProfile(c.req.param('name'));
+  app.get('/profiles', async (c) => c.json((await store.listProfiles()).map(profileView)));
+  app.post('/profiles', async (c) => c.json(profileView(await admin.addProfile(await jsonBody(c))), 201));
+  app.get('/profiles/:name', async (c) => c.json(profileView(await admin.getProfile(c.req.param('name')))));
+  app.put('/profiles/:name', async (c) => c.json(profileView(await admin.replaceProfile(c.req.param('name'), await jsonBody(c)))));
+  app.patch('/profiles/:name', async (c) => c.json(profileView(await admin.patchProfile(c.req.param('name'), await jsonBody(c)))));
+  app.delete('/profiles/:name', async (c) => {
+    await admin.removeProfile(c.req.param('name'));
     return c.body(null, 204);
   });
 
   // ---- templates ----------------------------------------------------------
-  app.get('/templates', (c) => c.json(admin.listTemplates()));
-  app.get('/templates/*', (c) => {
+  app.get('/templates', async (c) => c.json(await admin.listTemplates()));
+  app.get('/templates/*', async (c) => {
     const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
     if (p.restore) throw new HTTPException(405, { message: 'use POST to restore' });
-    if (p.version !== undefined) return c.json(admin.templateVersion(p.name, p.version));
-    if (p.versions) return c.json(admin.templateVersions(p.name));
-    return c.json(admin.getTemplate(p.name));
+    if (p.version !== undefined) return c.json(await admin.templateVersion(p.name, p.version));
+    if (p.versions) return c.json(await admin.templateVersions(p.name));
+    return c.json(await admin.getTemplate(p.name));
   });
   app.put('/templates/*', async (c) => {
     const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
@@ -208,13 +208,13 @@ export function apiRoutes(deps: ApiDeps): Hono {
       body = await c.req.text();
       comment = c.req.query('comment') ?? '';
     }
-    const v = admin.saveTemplate(p.name, body, comment);
+    const v = await admin.saveTemplate(p.name, body, comment);
     return c.json({ name: v.name, version: v.version, createdAt: v.createdAt, comment: v.comment }, 201);
   });
-  app.post('/templates/*', (c) => {
+  app.post('/templates/*', async (c) => {
     const p = templatePath(c.req.path.replace(/^.*?\/templates\//, ''));
     if (!p.restore || p.version === undefined) throw new HTTPException(404, { message: 'not found (restore is POST …/versions/<n>/restore)' });
-    const v = admin.restoreTemplate(p.name, p.version);
+    const v = await admin.restoreTemplate(p.name, p.version);
     return c.json({ name: v.name, version: v.version, comment: v.comment }, 201);
   });
 
@@ -228,8 +228,8 @@ export function apiRoutes(deps: ApiDeps): Hono {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) throw new InvalidInputError('site name must be 1–64 letters, digits, ".", "_" or "-"');
     return n;
   };
-  app.get('/sites', (c) => c.json(sites().admin.list()));
-  app.post('/sites', async (c) => c.json(sites().admin.add(await jsonBody(c)), 201));
+  app.get('/sites', async (c) => c.json(await sites().admin.list()));
+  app.post('/sites', async (c) => c.json(await sites().admin.add(await jsonBody(c)), 201));
   // Which site an address belongs to: ?ip=<client> and/or ?relay=<giaddr>.
   app.get('/site-match', (c) => {
     const ip = c.req.query('ip') || undefined;
@@ -239,20 +239,20 @@ export function apiRoutes(deps: ApiDeps): Hono {
     const m = sites().directory.match({ client: ip, relay });
     return c.json(m ? { site: m.site.name, by: m.by } : { site: null, by: 'no site holds this address: the centre\'s own network' });
   });
-  app.get('/sites/:name', (c) => {
-    const s = sites().admin.get(siteName(c));
+  app.get('/sites/:name', async (c) => {
+    const s = await sites().admin.get(siteName(c));
     return c.json(s, 200, { ETag: `"${s.version}"` });
   });
   app.put('/sites/:name', async (c) => {
-    const s = sites().admin.replace(siteName(c), await jsonBody(c), ifMatch(c));
+    const s = await sites().admin.replace(siteName(c), await jsonBody(c), ifMatch(c));
     return c.json(s, 200, { ETag: `"${s.version}"` });
   });
   app.patch('/sites/:name', async (c) => {
-    const s = sites().admin.patch(siteName(c), await jsonBody(c), ifMatch(c));
+    const s = await sites().admin.patch(siteName(c), await jsonBody(c), ifMatch(c));
     return c.json(s, 200, { ETag: `"${s.version}"` });
   });
-  app.delete('/sites/:name', (c) => {
-    sites().admin.remove(siteName(c));
+  app.delete('/sites/:name', async (c) => {
+    await sites().admin.remove(siteName(c));
     return c.body(null, 204);
   });
 
@@ -264,7 +264,7 @@ export function apiRoutes(deps: ApiDeps): Hono {
     if (macText && !mac) throw new InvalidInputError('mac: not a MAC address');
     const kind = c.req.query('kind');
     return c.json(
-      store.listEvents({
+      await store.listEvents({
         mac: mac ?? undefined,
         before: intQuery(c, 'before', 0, 0, Number.MAX_SAFE_INTEGER) || undefined,
         limit: intQuery(c, 'limit', 100, 1, 1000),
@@ -274,7 +274,7 @@ export function apiRoutes(deps: ApiDeps): Hono {
   });
 
   // ---- preview: exactly what a MAC would get now, without recording it ----
-  app.get('/preview', (c) => {
+  app.get('/preview', async (c) => {
     const mac = normalizeMac(c.req.query('mac') ?? '');
     if (!mac) throw new InvalidInputError('mac: required, a MAC address');
     const file = c.req.query('file');
@@ -285,16 +285,16 @@ export function apiRoutes(deps: ApiDeps): Hono {
     if (ip !== undefined && parseIpv4(ip) === null) throw new InvalidInputError('ip: not an IPv4 address');
     const req = { mac, client: {}, choice, clientIp: ip, record: false, preview: true };
     let r;
-    if (kind === 'ipxe') r = boot.script(req);
-    else if (kind === 'pxelinux') r = boot.pxelinux(req);
-    else if (kind === 'file' && file) r = boot.file(req, file);
+    if (kind === 'ipxe') r = await boot.script(req);
+    else if (kind === 'pxelinux') r = await boot.pxelinux(req);
+    else if (kind === 'file' && file) r = await boot.file(req, file);
     else throw new InvalidInputError('kind: one of ipxe, pxelinux, file (with file=<name>)');
     return c.json({ mac, kind, status: r.status, contentType: r.contentType, template: r.template ?? null, summary: r.summary, body: r.body });
   });
 
   // ---- import host-os.conf --------------------------------------------------
   app.post('/import', async (c) => {
-    const r = admin.importHostOs(await c.req.text());
+    const r = await admin.importHostOs(await c.req.text());
     if (!r.ok) return c.json({ error: `import refused: ${r.problems.length} line(s) could not be taken, nothing was imported`, problems: r.problems }, 400);
     return c.json({ added: r.added, updated: r.updated });
   });

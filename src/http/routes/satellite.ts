@@ -15,9 +15,6 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { ne } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
-import { hosts } from '../../db/schema.js';
 import type { EventLog } from '../../boot/events.js';
 import { ESSENTIAL_LOADERS, findLoader } from '../../boot/loaders.js';
 import { clientIp } from '../client-ip.js';
@@ -28,12 +25,13 @@ import { createHashCache, EVENT_BODY_MAX, eventBatchSchema, LOADER_NAME, type Ha
 import type { Site } from '../../db/schema.js';
 
 export interface SatelliteRouteDeps {
-  db: Db;
+  /** Hosts whose proxyDHCP mode is not "follow", ordered by MAC (Backend.dhcpOverrides). */
+  hostModes: () => Promise<{ mac: string; dhcpMode: string }[]>;
   loaderRoot: string;
   /** The shared satellite token; undefined/empty = the satellite API is off (404). Asked per request. */
   token: () => string | undefined;
   /** A site by name (its overrides); absent = /site answers 404. */
-  site?: (name: string) => Site | undefined;
+  site?: (name: string) => Promise<Site | undefined>;
   events?: Pick<EventLog, 'record' | 'flush'>;
   /** Wrong tokens per client address: 10 a minute, as the admin API. */
   authLimiter?: FailureLimiter;
@@ -99,13 +97,9 @@ export function satelliteRoutes(deps: SatelliteRouteDeps): Hono {
     return c.json({ loaders }, 200, { 'Cache-Control': 'no-store' });
   });
 
-  app.get('/hosts', (c) => {
-    const rows = deps.db
-      .select({ mac: hosts.mac, dhcpMode: hosts.dhcpMode })
-      .from(hosts)
-      .where(ne(hosts.dhcpMode, 'follow'))
-      .orderBy(hosts.mac)
-      .all();
+  app.get('/hosts', async (c) => {
+    // Only the two fields, in this order: the ETag is a hash of exactly this body.
+    const rows = (await deps.hostModes()).map((h) => ({ mac: h.mac, dhcpMode: h.dhcpMode }));
     const body = JSON.stringify({ hosts: rows });
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
     const inm = c.req.header('if-none-match');
@@ -113,9 +107,9 @@ export function satelliteRoutes(deps: SatelliteRouteDeps): Hono {
     return c.body(body, 200, { 'Content-Type': 'application/json', ETag: etag, 'Cache-Control': 'no-cache' });
   });
 
-  app.get('/site/:name', (c) => {
+  app.get('/site/:name', async (c) => {
     const name = c.req.param('name');
-    const s = deps.site?.(name);
+    const s = await deps.site?.(name);
     if (!s) return c.json({ error: `site "${name.slice(0, 64)}" does not exist at the centre` }, 404);
     return c.json({ name: s.name, loaders: s.loaders, menuDisplay: s.menuDisplay, bootBaseUrl: s.bootBaseUrl, version: s.version }, 200, { 'Cache-Control': 'no-store' });
   });

@@ -12,7 +12,7 @@
  * working (409), so a replayed call cannot reopen or redo anything.
  */
 import { Hono, type Context } from 'hono';
-import type { TaskStore } from '../../tasks/store.js';
+import type { AsyncTaskStore } from '../../db/backend.js';
 import type { EventLog } from '../../boot/events.js';
 import { isFinal } from '../../tasks/machine.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
@@ -36,7 +36,7 @@ async function messageOf(c: Context): Promise<string> {
   return m.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim().slice(0, 1000);
 }
 
-export function taskCallbackRoutes(deps: { tasks: TaskStore; events?: EventLog }): Hono {
+export function taskCallbackRoutes(deps: { tasks: AsyncTaskStore; events?: EventLog }): Hono {
   const app = new Hono();
   const limit = bodyLimit({ maxSize: CALLBACK_BODY_MAX, onError: (c) => c.body(`request body too large: a task callback takes at most ${CALLBACK_BODY_MAX / 1024} KiB\n`, 413, TEXT) });
   app.on(['GET', 'POST'], '/tasks/:id/:what', limit, async (c) => {
@@ -51,16 +51,17 @@ export function taskCallbackRoutes(deps: { tasks: TaskStore; events?: EventLog }
     let answer: string;
     let mac: string | null = null;
     try {
-      const task = deps.tasks.get(id);
-      mac = deps.tasks.view(id).mac;
-      if (!token || hasControl(token) || !deps.tasks.checkToken(task, token)) {
+      const task = await deps.tasks.get(id);
+      mac = (await deps.tasks.view(id)).mac;
+      if (!token || hasControl(token) || !(await deps.tasks.checkToken(task, token))) {
         status = 403;
         answer = `task ${id}: wrong token`;
       } else if (isFinal(task)) {
         status = 409;
         answer = `task ${id} is ${task.state}: its token no longer works`;
       } else {
-        const after = deps.tasks.report(id, what, await messageOf(c));
+        const message = await messageOf(c);
+        const after = await deps.tasks.report(id, what, message);
         answer = `ok: task ${id} is ${after.state}${after.state === 'pending' ? ` (retry, attempt ${after.attempt})` : ''}`;
       }
     } catch (e) {
