@@ -5,20 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { resolveBaseUrl } from './config.js';
-import { openDb, type Db } from './db/client.js';
-import { createStore, type Store } from './db/store.js';
+import { openBackend, type AsyncSiteStore, type AsyncStore, type AsyncTaskStore, type Backend } from './db/backend.js';
 import { createEngine, type Engine } from './render/engine.js';
 import { createBootService, type BootService } from './boot/service.js';
 import { createEventLog, type EventLog } from './boot/events.js';
 import { eventWorkerAvailable, startEventWriter } from './boot/event-writer.js';
 import { createAdmin, type Admin } from './admin.js';
-import { createTaskStore, type TaskStore } from './tasks/store.js';
 import { createApp } from './http/app.js';
 import { tokenHash } from './http/routes/api.js';
 import { loaderReport } from './boot/loaders.js';
 import { createProxyDhcpServer, type ProxyDhcpServer, type SitePolicy } from './dhcp/server.js';
 import { parseDhcpSettings } from './dhcp/settings.js';
-import { createHostLookupCache } from './dhcp/host-cache.js';
 import { createTftpServer, type TftpServer } from './tftp/server.js';
 import { parseTftpSettings } from './tftp/settings.js';
 import { listenHttp } from './http/listen.js';
@@ -26,33 +23,36 @@ import { shippedTemplatesDir } from './paths.js';
 import type { Logger } from './log.js';
 import { resolve } from 'node:path';
 import { beginReload, reloadSummary, type CutResponse } from './lifecycle.js';
-import { createRetention, retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
+import { retentionWorkerAvailable, startRetentionWorker, type RetentionResult, type RetentionRunner } from './db/retention.js';
 import { writePidFile } from './db/backup.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import type { ReadinessChecks } from './metrics/http.js';
-import { createSiteDirectory, createSiteStore, type SiteDirectory, type SiteStore } from './sites/store.js';
+import { createSiteDirectory, type SiteDirectory } from './sites/store.js';
 import { createSiteAdmin, type SiteAdmin } from './sites/admin.js';
 import { createAssetVersions } from './sites/asset-version.js';
 
 export interface Services {
-  db: Db;
-  store: Store;
+  /** The database (SQLite or PostgreSQL) the stores below are over. */
+  backend: Backend;
+  store: AsyncStore;
   events: EventLog;
-  tasks: TaskStore;
+  tasks: AsyncTaskStore;
   engine: Engine;
   boot: BootService;
   admin: Admin;
   app: ReturnType<typeof createApp>;
   metrics: Metrics;
   baseUrl: string;
-  sites: { store: SiteStore; directory: SiteDirectory; admin: SiteAdmin };
+  sites: { store: AsyncSiteStore; directory: SiteDirectory; admin: SiteAdmin };
   /** A reload (SIGHUP) changes these for the requests that follow. */
-  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): void; setMetricsToken(token: string): void; setSatelliteToken(token: string): void };
+  live: { setDefaultProfile(name: string): void; setAdminToken(token: string): Promise<void>; setMetricsToken(token: string): void; setSatelliteToken(token: string): void };
 }
 
 export interface BuildOptions {
-  /** Default: <dataDir>/chainboot.db; ':memory:' for tests. */
+  /** Default: <dataDir>/chainboot.db; ':memory:' for tests. Not used when cfg.databaseUrl names PostgreSQL. */
   dbFile?: string;
+  /** An open backend to build on (tests): dbFile and cfg.databaseUrl are then not used. */
+  backend?: Backend;
   baseUrl?: string;
   /** Write boot events from a worker thread (serve), not in-thread (tests, CLI). */
   eventWorker?: boolean;
@@ -66,42 +66,53 @@ export interface BuildOptions {
 }
 
 /** The admin token's hash; a token is generated (and shown once) on first start. */
-export function ensureAdminToken(store: Store, cfg: Config, log: Logger): string {
+export async function ensureAdminToken(store: AsyncStore, cfg: Config, log: Logger): Promise<string> {
   if (cfg.adminToken) return tokenHash(cfg.adminToken);
-  const stored = store.getSetting('admin_token_sha256');
+  const stored = await store.getSetting('admin_token_sha256');
   if (stored) return stored;
   const token = randomBytes(24).toString('base64url');
   const hash = tokenHash(token);
-  store.setSetting('admin_token_sha256', hash);
+  await store.setSetting('admin_token_sha256', hash);
   // Shown once, on stderr, and never stored in clear: keep it now.
   process.stderr.write(`\nchainboot: generated an admin token for /api (shown only this once):\n\n    ${token}\n\nUse it as "Authorization: Bearer ${token}". Rotate with "chainboot token --rotate".\n\n`);
   log.warn('generated a new admin token (printed above, stored only as a hash)');
   return hash;
 }
 
-export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {}): Services {
+export async function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {}): Promise<Services> {
   const dbFile = opts.dbFile ?? join(cfg.dataDir, 'chainboot.db');
-  const db = openDb(dbFile);
-  const store = createStore(db, opts.now);
+  const backend = opts.backend ?? (await openBackend({ databaseUrl: cfg.databaseUrl, file: dbFile, now: opts.now }));
+  try {
+    return await buildOn(backend, cfg, log, opts);
+  } catch (err) {
+    if (!opts.backend) await backend.close();
+    throw err;
+  }
+}
+
+async function buildOn(backend: Backend, cfg: Config, log: Logger, opts: BuildOptions): Promise<Services> {
+  const { store, tasks } = backend;
   const baseUrl = opts.baseUrl ?? resolveBaseUrl(cfg);
   const templateDir = cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir);
-  const engine = createEngine({ store, shippedDir: templateDir });
+  const engine = createEngine({ store: backend.templates, shippedDir: templateDir });
   const onError = (err: unknown) => log.error({ err }, 'writing boot events failed');
-  const useWorker = opts.eventWorker && dbFile !== ':memory:';
+  // SQLite: a worker thread writes the events over its own connection (serve); PostgreSQL: the pool takes them in-thread.
+  const sqliteFile = backend.sqlite?.file;
+  const useWorker = opts.eventWorker && sqliteFile !== undefined && sqliteFile !== ':memory:';
   if (useWorker && !eventWorkerAvailable) log.info('running from TypeScript sources: boot events are written in-thread (the worker thread needs the built dist/)');
-  const writer = useWorker && eventWorkerAvailable ? startEventWriter(dbFile, onError) : undefined;
-  const events = createEventLog({ store, writer, onError, intervalMs: opts.eventIntervalMs });
-  const tasks = createTaskStore(db, () => taskSecret(store), opts.now);
-  // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
-  const siteStore = createSiteStore(db, opts.now);
-  const siteDirectory = createSiteDirectory(() => siteStore.list(), { onError: (err) => log.error({ err }, 'reading the site list failed: keeping the last one') });
+  const writer = useWorker && eventWorkerAvailable ? startEventWriter(sqliteFile, onError) : { write: (e: Parameters<Backend['writeEvents']>[0], seen: Parameters<Backend['writeEvents']>[1]) => backend.writeEvents(e, seen) };
+  const events = createEventLog({ writer, onError, intervalMs: opts.eventIntervalMs });
+  const siteStore = backend.sites;
+  const siteDirectory = createSiteDirectory(() => backend.siteList(), { onError: (err) => log.error({ err }, 'reading the site list failed: keeping the last one') });
   const sites = { store: siteStore, directory: siteDirectory, admin: createSiteAdmin(siteStore, siteDirectory) };
   const assetVersion = createAssetVersions(cfg.assetRoot);
-  const bootDeps = { store, engine, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion };
+  const fresh = () => backend.fresh();
+  // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
+  const bootDeps = { store, engine, fresh, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion };
   const boot = createBootService(bootDeps);
-  const metrics = createMetrics({ db, boot, events, processMetrics: opts.processMetrics });
+  const metrics = createMetrics({ taskCounts: () => backend.taskCounts(), boot, events, processMetrics: opts.processMetrics });
   const admin = createAdmin({ store, engine, tasks });
-  let hash = ensureAdminToken(store, cfg, log);
+  let hash = await ensureAdminToken(store, cfg, log);
   let adminToken = cfg.adminToken;
   let metricsToken = cfg.metricsToken;
   let satelliteToken = cfg.satelliteToken;
@@ -109,12 +120,14 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     boot,
     admin,
     store,
+    backend,
     events,
     tasks,
     log,
     assetRoot: cfg.assetRoot,
     loaderRoot: cfg.loaderRoot,
-    tokenSha256: () => (adminToken ? hash : (hash = store.getSetting('admin_token_sha256') ?? hash)),
+    // The stored hash is read per request: a rotation (CLI, another node) takes effect at once.
+    tokenSha256: async () => (adminToken ? hash : (hash = (await store.getSetting('admin_token_sha256')) ?? hash)),
     engine,
     baseUrl,
     // Read on use: a reload (SIGHUP) changes it for the UI as for boots.
@@ -130,7 +143,7 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     // /satellite/v1 for site satellites: off (404) while no satelliteToken is set.
     satellite: { token: () => satelliteToken || undefined, site: (name) => siteStore.get(name) },
   });
-  if (cfg.defaultProfile && !store.getProfile(cfg.defaultProfile)) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
+  if (cfg.defaultProfile && !(await store.getProfile(cfg.defaultProfile))) log.warn(`defaultProfile "${cfg.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
   const live = {
     setDefaultProfile(name: string) {
       bootDeps.defaultProfile = name || undefined;
@@ -141,22 +154,12 @@ export function buildServices(cfg: Config, log: Logger, opts: BuildOptions = {})
     setSatelliteToken(token: string) {
       satelliteToken = token;
     },
-    setAdminToken(token: string) {
+    async setAdminToken(token: string) {
       adminToken = token;
-      hash = token ? tokenHash(token) : (store.getSetting('admin_token_sha256') ?? ensureAdminToken(store, { ...cfg, adminToken: '' }, log));
+      hash = token ? tokenHash(token) : ((await store.getSetting('admin_token_sha256')) ?? (await ensureAdminToken(store, { ...cfg, adminToken: '' }, log)));
     },
   };
-  return { db, store, events, tasks, engine, boot, admin, app, metrics, baseUrl, sites, live };
-}
-
-/** The key task tokens are made with: random, made once, kept in the database. */
-export function taskSecret(store: Store): string {
-  let secret = store.getSetting('task_token_key');
-  if (!secret) {
-    secret = randomBytes(32).toString('base64url');
-    store.setSetting('task_token_key', secret);
-  }
-  return secret;
+  return { backend, store, events, tasks, engine, boot, admin, app, metrics, baseUrl, sites, live };
 }
 
 export interface ServeOptions {
@@ -211,7 +214,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
   if (cfg.tftp === 'on') listening.tftp = 'TFTP: not listening yet';
   if (cfg.dhcp === 'on') listening.dhcp = 'proxyDHCP: not listening yet';
   try {
-    s = buildServices({ ...cfg, httpPort: port }, log, { eventWorker: true, processMetrics: true, readiness: () => listening });
+    s = await buildServices({ ...cfg, httpPort: port }, log, { eventWorker: true, processMetrics: true, readiness: () => listening });
   } catch (err) {
     server.close();
     throw err;
@@ -281,8 +284,8 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
       bindAddress: d.bindAddress,
       advertiseIp: d.advertiseIp,
       httpBaseUrl: s.baseUrl,
-      // Unknown MACs (most of a DISCOVER storm) answered from memory; known hosts read from the store.
-      hostLookup: createHostLookupCache(s.db.$client, (mac) => s.store.hostAndProfile(mac).host),
+      // Synchronous, per packet: SQLite reads known hosts (unknown MACs from memory); PostgreSQL keeps every host's mode in memory.
+      hostLookup: s.backend.hostLookup,
       log: log.child({ svc: 'dhcp' }),
       events: s.events,
       bootId: s.boot.boots.dhcp,
@@ -310,17 +313,18 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
   // Tasks served but never checked in (or past their expiry) are marked
   // expired; boot events past their retention are deleted in small batches.
   // In a worker thread from the built dist/ (serve), in-thread from TypeScript sources.
-  const dbFile = join(cfg.dataDir, 'chainboot.db');
   // Whichever connection commits past the WAL threshold runs the checkpoint:
   // the main thread's, at a discovered host or a task change, would pay for
   // the frames the event writer and retention wrote (measured: writes of up to
   // 170 ms during a retention pass). The two worker connections checkpoint
   // instead, the retention worker at least once per sweep.
-  if (retentionWorkerAvailable) s.db.$client.pragma('wal_autocheckpoint = 0');
-  const retention: RetentionRunner = retentionWorkerAvailable
-    ? startRetentionWorker(dbFile)
+  const sqlite = s.backend.sqlite;
+  const retentionInWorker = retentionWorkerAvailable && sqlite !== undefined && sqlite.file !== ':memory:';
+  if (retentionInWorker) sqlite.db.$client.pragma('wal_autocheckpoint = 0');
+  const retention: RetentionRunner = retentionInWorker
+    ? startRetentionWorker(sqlite.file)
     : (() => {
-        const r = createRetention(s.db, { stopped: () => shuttingDown, batchSize: 500 });
+        const r = s.backend.retention({ stopped: () => shuttingDown, batchSize: 500 });
         return { run: r.run, close: r.idle };
       })();
   const runRetention = async (): Promise<RetentionResult> => {
@@ -330,17 +334,17 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     }
     return r;
   };
-  const sweep = () => {
+  const sweep = async () => {
     try {
       const limits = { checkinTimeoutMs: current.taskCheckinTimeout * 1000, runTimeoutMs: current.taskRunTimeout * 1000 };
-      for (const t of s.tasks.sweep(limits)) log.info({ task: t.id, message: t.message }, `task ${t.id} expired: ${t.message}`);
+      for (const t of await s.tasks.sweep(limits)) log.info({ task: t.id, message: t.message }, `task ${t.id} expired: ${t.message}`);
     } catch (err) {
       log.error({ err }, 'task sweep failed');
     }
     runRetention().catch((err: unknown) => log.error({ err }, 'boot event retention failed'));
   };
-  sweep();
-  const sweeper = setInterval(sweep, 30_000);
+  void sweep();
+  const sweeper = setInterval(() => void sweep(), 30_000);
   sweeper.unref();
 
   function reload(): ReloadReport {
@@ -350,9 +354,15 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     const { applied, changes } = begun;
     log.level = applied.logLevel;
     s.live.setDefaultProfile(applied.defaultProfile);
-    if (applied.adminToken !== current.adminToken) s.live.setAdminToken(applied.adminToken);
+    if (applied.adminToken !== current.adminToken) s.live.setAdminToken(applied.adminToken).catch((err: unknown) => log.error({ err }, 'applying the admin token failed'));
     s.live.setMetricsToken(applied.metricsToken);
-    if (applied.defaultProfile && !s.store.getProfile(applied.defaultProfile)) log.warn(`defaultProfile "${applied.defaultProfile}" does not exist yet: unknown hosts boot locally until it is created`);
+    if (applied.defaultProfile) {
+      const name = applied.defaultProfile;
+      s.store.getProfile(name).then(
+        (p) => p || log.warn(`defaultProfile "${name}" does not exist yet: unknown hosts boot locally until it is created`),
+        () => undefined,
+      );
+    }
     // New and replaced loaders are found from the next request; running transfers keep their file.
     const loaderCache = tftp?.files.reload({ caseInsensitive: parseTftpSettings(applied).value.caseInsensitive });
     current = applied;
@@ -405,7 +415,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
         log.error({ err }, 'flushing the boot event log failed');
       }
       await retentionClosed;
-      s.db.$client.close();
+      await s.backend.close();
       removePidFile();
       log.info({ ...report, httpCut: report.httpCut.length }, `stopped after ${report.ms} ms: ${report.httpFinished} HTTP response(s) finished, ${report.httpCut.length} cut; ${Math.max(0, tftpRunning - tftpCut)} TFTP transfer(s) finished, ${tftpCut} cut`);
       return report;

@@ -7,10 +7,9 @@ import { decide, type BootPlan } from './decide.js';
 import { buildContext, taskContext, type ClientFacts, type RenderContext } from '../render/context.js';
 import { CONTENT_TYPES, Safe, targetFor, type Target } from '../render/escape.js';
 import { TemplateError, TemplateNotFoundError, type Engine } from '../render/engine.js';
-import type { Store } from '../db/store.js';
+import type { AsyncStore, AsyncTaskStore } from '../db/backend.js';
 import type { EventLog } from './events.js';
 import type { Host, Profile, Task } from '../db/schema.js';
-import type { TaskStore } from '../tasks/store.js';
 import { createBootCorrelator, type BootCorrelator } from '../metrics/boot-id.js';
 import type { SiteDirectory } from '../sites/store.js';
 import type { AssetVersions } from '../sites/asset-version.js';
@@ -39,12 +38,17 @@ export interface Rendered {
 }
 
 export interface BootServiceDeps {
-  store: Store;
+  store: AsyncStore;
   engine: Engine;
+  /**
+   * Brings the engine's templates and the site list up to date before a
+   * render (Backend.fresh: a no-op on SQLite, one query on PostgreSQL).
+   */
+  fresh?: () => Promise<void>;
   events?: EventLog;
   baseUrl: string;
   defaultProfile?: string;
-  tasks?: TaskStore;
+  tasks?: AsyncTaskStore;
   /** Boot correlation ids (metrics/boot-id.ts); one is made when not given. */
   boots?: BootCorrelator;
   /** Sites: a request from a site's subnet gets the site's URLs and defaults. */
@@ -96,6 +100,10 @@ export function createBootService(deps: BootServiceDeps) {
     site: SiteMatch | undefined;
     /** The host's open task (served or running, or pending and due) and its profile. */
     open?: { task: Task; profile: Profile };
+    /** The profiles a menu may list (the host's own menu, a menu profile's entries), read ahead of the render. */
+    menuProfiles: Map<string, Profile>;
+    /** The plan had the host no task: what it gets when another request claimed the task first. */
+    withoutTask: () => BootPlan;
   }
 
   function siteOf(clientIp: string | undefined): SiteMatch | undefined {
@@ -114,20 +122,31 @@ export function createBootService(deps: BootServiceDeps) {
     return site?.site.bootBaseUrl || deps.baseUrl;
   }
 
-  function lookup(req: BootRequest): Lookup {
-    let { host, profile } = store.hostAndProfile(req.mac);
-    if (!host && req.record) host = store.discoverHost(req.mac, facts(req.client));
+  async function lookup(req: BootRequest): Promise<Lookup> {
+    const [, hp] = await Promise.all([deps.fresh?.(), store.hostAndProfile(req.mac)]);
+    let { host } = hp;
+    const { profile } = hp;
+    if (!host && req.record) host = await store.discoverHost(req.mac, facts(req.client));
     const site = siteOf(req.clientIp);
     const defaultName = defaultProfileName(site);
-    const defaultProfile = defaultName ? store.getProfile(defaultName) : undefined;
-    const choice = req.choice ? { name: req.choice, profile: store.getProfile(req.choice) } : undefined;
+    const [defaultProfile, choiceProfile, task] = await Promise.all([
+      defaultName ? store.getProfile(defaultName) : undefined,
+      req.choice ? store.getProfile(req.choice) : undefined,
+      host && deps.tasks ? deps.tasks.activeForHost(host.id) : undefined,
+    ]);
+    const choice = req.choice ? { name: req.choice, profile: choiceProfile } : undefined;
     let open: Lookup['open'];
-    const task = host && deps.tasks ? deps.tasks.activeForHost(host.id) : undefined;
     if (task) {
-      const tp = store.getProfileById(task.profileId);
+      const tp = await store.getProfileById(task.profileId);
       if (tp) open = { task, profile: tp };
     }
-    return { host, open, site, plan: decide({ host, hostProfile: profile, defaultProfile, choice, task: open }) };
+    const inputs = { host, hostProfile: profile, defaultProfile, choice };
+    const plan = decide({ ...inputs, task: open });
+    const menuNames = (p: Profile | undefined) => (p?.kind === 'menu' ? ((p.options.entries as string[] | undefined) ?? []) : []);
+    const names = new Set([...(host?.menuProfiles ?? []), ...[profile, defaultProfile, choiceProfile, open?.profile].flatMap(menuNames)]);
+    const menuProfiles = new Map<string, Profile>();
+    for (const p of await Promise.all([...names].map((n) => store.getProfile(n)))) if (p) menuProfiles.set(p.name, p);
+    return { host, open, site, plan, menuProfiles, withoutTask: () => decide(inputs) };
   }
 
   /** Secret values a per-host file may carry now: while a task is open, or those marked always. */
@@ -139,21 +158,24 @@ export function createBootService(deps: BootServiceDeps) {
     return out;
   }
 
+  /** The task's callback token (a placeholder in previews). */
+  async function tokenOf(req: BootRequest, task: Task | undefined): Promise<string | undefined> {
+    if (!task || !deps.tasks) return undefined;
+    return req.preview ? 'PREVIEW-TOKEN' : deps.tasks.tokenFor(task);
+  }
+
   function context(
     req: BootRequest,
-    look: { host: Host | undefined; site: SiteMatch | undefined },
+    look: { host: Host | undefined; site: SiteMatch | undefined; menuProfiles: Map<string, Profile> },
     profile: Profile | undefined,
     target: Target,
-    extra: { task?: Task; secrets?: Record<string, string>; hostMenu?: boolean } = {},
+    extra: { task?: Task; token?: string; secrets?: Record<string, string>; hostMenu?: boolean } = {},
   ): RenderContext {
     const { host, site } = look;
     const baseUrl = baseUrlFor(site);
     const menuNames = extra.hostMenu && host ? host.menuProfiles : profile?.kind === 'menu' ? ((profile.options.entries as string[] | undefined) ?? []) : undefined;
-    const menuEntries = menuNames?.map((n) => store.getProfile(n)).filter((p): p is Profile => !!p);
-    const task =
-      extra.task && deps.tasks
-        ? taskContext(baseUrl, extra.task.id, extra.task.attempt, req.preview ? 'PREVIEW-TOKEN' : deps.tasks.tokenFor(extra.task))
-        : null;
+    const menuEntries = menuNames?.map((n) => look.menuProfiles.get(n)).filter((p): p is Profile => !!p);
+    const task = extra.task && extra.token !== undefined ? taskContext(baseUrl, extra.task.id, extra.task.attempt, extra.token) : null;
     const ctx = buildContext({
       baseUrl,
       mac: req.mac,
@@ -250,6 +272,21 @@ export function createBootService(deps: BootServiceDeps) {
     );
   }
 
+  function renderScript(req: BootRequest, look: Lookup, plan: BootPlan, token: string | undefined): Rendered {
+    const { host } = look;
+    const profile = plan.action === 'local' ? undefined : plan.profile;
+    // A host's standing menu, unless it has work to do or came back with a choice.
+    const hostMenu = plan.action !== 'task' && !req.choice && !!host && host.menuMode !== 'never' && host.menuProfiles.length > 0;
+    const template = hostMenu ? 'ipxe/host-menu.ipxe' : profile ? profile.bootTemplate || `ipxe/${profile.kind}.ipxe` : 'ipxe/local.ipxe';
+    try {
+      const body = engine.render(template, context(req, look, profile, 'ipxe', { task: plan.action === 'task' ? plan.task : undefined, token, hostMenu }));
+      const what = plan.action === 'local' ? `local (${plan.reason})` : `${profile!.kind} ${profile!.name} (${plan.reason})`;
+      return { status: 200, body, contentType: TEXT, summary: hostMenu ? `host menu, default ${what}` : what, template, plan };
+    } catch (err) {
+      return { ...failure(err, `the boot script for ${req.mac}`), template, plan };
+    }
+  }
+
   return {
     /** The MAC that last fetched a boot script or file from this address, if any. */
     macForIp(ip: string | undefined): string | undefined {
@@ -262,22 +299,25 @@ export function createBootService(deps: BootServiceDeps) {
     /** Renders served and render errors, by kind (read at scrape time). */
     renderStats: renderStats as Readonly<RenderStats>,
 
-    /** GET /ipxe: the per-host iPXE script. */
-    script(req: BootRequest): Rendered {
-      const look = lookup(req);
-      const { host, plan } = look;
-      let r: Rendered;
-      const profile = plan.action === 'local' ? undefined : plan.profile;
-      // A host's standing menu, unless it has work to do or came back with a choice.
-      const hostMenu = plan.action !== 'task' && !req.choice && !!host && host.menuMode !== 'never' && host.menuProfiles.length > 0;
-      const template = hostMenu ? 'ipxe/host-menu.ipxe' : profile ? profile.bootTemplate || `ipxe/${profile.kind}.ipxe` : 'ipxe/local.ipxe';
-      try {
-        const body = engine.render(template, context(req, look, profile, 'ipxe', { task: plan.action === 'task' ? plan.task : undefined, hostMenu }));
-        const what = plan.action === 'local' ? `local (${plan.reason})` : `${profile!.kind} ${profile!.name} (${plan.reason})`;
-        r = { status: 200, body, contentType: TEXT, summary: hostMenu ? `host menu, default ${what}` : what, template, plan };
-        if (plan.action === 'task' && req.record && deps.tasks) deps.tasks.served(plan.task);
-      } catch (err) {
-        r = { ...failure(err, `the boot script for ${req.mac}`), template, plan };
+    /**
+     * GET /ipxe: the per-host iPXE script. A task's script is rendered first
+     * and then claimed (served, only from the version this request read): a
+     * render error leaves the task pending, and of two requests for the same
+     * task at the same moment, on this node or two, one gets the task and the
+     * other the host's boot without it.
+     */
+    async script(req: BootRequest): Promise<Rendered> {
+      const look = await lookup(req);
+      let plan = look.plan;
+      const token = plan.action === 'task' ? await tokenOf(req, plan.task) : undefined;
+      let r = renderScript(req, look, plan, token);
+      if (plan.action === 'task' && r.status === 200 && req.record && deps.tasks) {
+        const task = plan.task;
+        if (!(await deps.tasks.claim(task))) {
+          plan = look.withoutTask();
+          r = renderScript(req, look, plan, undefined);
+          r = { ...r, summary: `${r.summary}; task ${task.id} was handed out to a concurrent request` };
+        }
       }
       counted('script', req.record, r);
       record(req, 'script', req.choice ? `/ipxe choice=${req.choice}` : '/ipxe', r, look.site);
@@ -285,8 +325,8 @@ export function createBootService(deps: BootServiceDeps) {
     },
 
     /** GET /pxelinux.cfg/01-<mac>: a pxelinux config for this host. */
-    pxelinux(req: BootRequest): Rendered {
-      const look = lookup(req);
+    async pxelinux(req: BootRequest): Promise<Rendered> {
+      const look = await lookup(req);
       const { plan } = look;
       const profile = plan.action === 'local' ? undefined : plan.profile;
       const template = profile && ['linux', 'pxelinux', 'memdisk-iso'].includes(profile.kind) ? `pxelinux/${profile.kind}.cfg` : 'pxelinux/local.cfg';
@@ -303,8 +343,8 @@ export function createBootService(deps: BootServiceDeps) {
     },
 
     /** GET /hosts/<mac>/<file>: a per-host file (kickstart, autorun.bat …). */
-    file(req: BootRequest, file: string): Rendered {
-      const look = lookup({ ...req, record: false });
+    async file(req: BootRequest, file: string): Promise<Rendered> {
+      const look = await lookup({ ...req, record: false });
       const { host, plan, open } = look;
       let r: Rendered;
       if (!host) {
@@ -318,8 +358,9 @@ export function createBootService(deps: BootServiceDeps) {
         } else {
           const target = targetFor(template);
           const secrets = secretsFor(req, host, profile, !!open);
+          const token = await tokenOf(req, open?.task);
           try {
-            const body = engine.render(template, context(req, look, profile, target, { task: open?.task, secrets }));
+            const body = engine.render(template, context(req, look, profile, target, { task: open?.task, token, secrets }));
             r = { status: 200, body, contentType: CONTENT_TYPES[target], summary: `${template}${profile ? ` for ${profile.name}` : ''}${open ? ` (task ${open.task.id})` : ''}`, template };
           } catch (err) {
             r = { ...redact(failure(err, `${file} for ${req.mac}`), secrets), template };
@@ -332,7 +373,8 @@ export function createBootService(deps: BootServiceDeps) {
     },
 
     /** GET /boot.ipxe: the entry script every iPXE client is pointed at. */
-    entry(clientIp?: string): Rendered {
+    async entry(clientIp?: string): Promise<Rendered> {
+      await deps.fresh?.();
       let r: Rendered;
       const site = siteOf(clientIp);
       const base = baseUrlFor(site);

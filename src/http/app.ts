@@ -12,10 +12,10 @@ import { apiRoutes } from './routes/api.js';
 import { taskCallbackRoutes } from './routes/tasks.js';
 import { uiRoutes } from '../ui/index.js';
 import type { Engine } from '../render/engine.js';
-import type { TaskStore } from '../tasks/store.js';
 import type { BootService } from '../boot/service.js';
 import type { Admin } from '../admin.js';
-import type { Store } from '../db/store.js';
+import type { AsyncStore, AsyncTaskStore, Backend } from '../db/backend.js';
+import { uiQueriesFor } from '../ui/queries.js';
 import type { EventLog } from '../boot/events.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { describeZodError } from '../validate.js';
@@ -30,14 +30,16 @@ import type { Site } from '../db/schema.js';
 export interface AppDeps {
   boot: BootService;
   admin: Admin;
-  store: Store;
+  store: AsyncStore;
   events?: EventLog;
-  tasks?: TaskStore;
+  tasks?: AsyncTaskStore;
+  /** The database: readiness pings it, /metrics counts tasks in it, the UI and satellites read from it. */
+  backend: Backend;
   log: Logger;
   assetRoot: string;
   loaderRoot: string;
   /** sha256 (hex) of the admin token; a function so a rotated token takes effect at once. */
-  tokenSha256: () => string;
+  tokenSha256: () => string | Promise<string>;
   /** For the admin UI's live preview: renders exactly as the boot service does. */
   engine: Engine;
   baseUrl: string;
@@ -57,21 +59,21 @@ export interface AppDeps {
    * The API site satellites use (/satellite/v1): the shared token (asked per
    * request; empty = off, 404) and a site by name. Absent: not mounted.
    */
-  satellite?: { token: () => string | undefined; site: (name: string) => Site | undefined };
+  satellite?: { token: () => string | undefined; site: (name: string) => Promise<Site | undefined> };
 }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  const metrics = deps.metrics ?? createMetrics({ db: deps.store.db, boot: deps.boot, events: deps.events });
+  const metrics = deps.metrics ?? createMetrics({ taskCounts: () => deps.backend.taskCounts(), boot: deps.boot, events: deps.events });
   const boots = deps.boot.boots;
 
   // First, so it sees every request and the route that answered it.
   app.use('*', httpMetrics(metrics, { log: deps.log, bootFor: (ip) => boots.peek(undefined, ip) }));
   // Liveness: the process answers. Readiness: it can serve boots now.
   app.get('/healthz', (c) => c.json({ ok: true }));
-  const ready = readiness(deps.store.db, deps.readiness);
-  app.get('/readyz', (c) => {
-    const r = ready();
+  const ready = readiness(() => deps.backend.ping(), deps.readiness);
+  app.get('/readyz', async (c) => {
+    const r = await ready();
     return c.json(r, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
   app.get('/metrics', metricsHandler(metrics, deps.metricsToken));
@@ -99,6 +101,7 @@ export function createApp(deps: AppDeps): Hono {
     uiRoutes({
       admin: deps.admin,
       store: deps.store,
+      queries: uiQueriesFor(deps.backend),
       boot: deps.boot,
       engine: deps.engine,
       tasks: deps.tasks,
@@ -115,7 +118,7 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   if (deps.satellite) {
-    app.route('/satellite/v1', satelliteRoutes({ db: deps.store.db, loaderRoot: deps.loaderRoot, token: deps.satellite.token, site: deps.satellite.site, events: deps.events, now: deps.now }));
+    app.route('/satellite/v1', satelliteRoutes({ hostModes: () => deps.backend.dhcpOverrides(), loaderRoot: deps.loaderRoot, token: deps.satellite.token, site: deps.satellite.site, events: deps.events, now: deps.now }));
   }
   app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256, sites: deps.sites }));
 

@@ -9,7 +9,6 @@ import { performance } from 'node:perf_hooks';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from '../log.js';
-import type { Db } from '../db/client.js';
 import { clientIp } from '../http/client-ip.js';
 import type { Metrics } from './index.js';
 
@@ -127,18 +126,23 @@ export interface Readiness {
  * Ready = the database answers a query, and every input `listeners()` gives
  * is true (main.ts: the enabled DHCP/TFTP listeners are bound).
  */
-export function readiness(db: Db | undefined, listeners?: () => ReadinessChecks): () => Readiness {
-  let ping: { get(): unknown } | null = null;
-  return () => {
+export function readiness(ping: (() => Promise<void>) | undefined, listeners?: () => ReadinessChecks, pingTimeoutMs = 2000): () => Promise<Readiness> {
+  return async () => {
     const checks: ReadinessChecks = {};
-    if (db) {
+    if (ping) {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        ping ??= db.$client.prepare('SELECT 1');
-        ping.get();
+        await Promise.race([
+          ping(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${pingTimeoutMs} ms`)), pingTimeoutMs);
+          }),
+        ]);
         checks.database = true;
       } catch (err) {
-        ping = null;
         checks.database = `the database does not answer: ${(err as Error).message}`;
+      } finally {
+        clearTimeout(timer);
       }
     }
     try {

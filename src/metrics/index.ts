@@ -12,7 +12,6 @@
  * status class, so the label sets stay bounded.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Db } from '../db/client.js';
 import { TASK_STATES } from '../db/schema.js';
 import type { ProxyDhcpCounters } from '../dhcp/server.js';
 import type { TftpCounters } from '../tftp/server.js';
@@ -21,7 +20,7 @@ import type { BootCorrelator } from './boot-id.js';
 
 export interface MetricsOptions {
   /** Tasks by state are counted in it at scrape time. */
-  db?: Db;
+  taskCounts?: () => Promise<Map<string, number>>;
   /** Renders and boots started (the boot service's renderStats and boots). */
   boot?: { renderStats: Readonly<RenderStats>; boots?: Pick<BootCorrelator, 'stats'> };
   /** The boot event log's backlog and drops. */
@@ -164,18 +163,17 @@ export function createMetrics(opts: MetricsOptions = {}) {
   });
   counterFrom('chainboot_boots_started_total', 'Machine boots seen start (a firmware DHCP DISCOVER, or a first step after a quiet gap): the boot correlation ids handed out', () => boot?.boots?.stats.started);
 
-  const db = opts.db;
-  if (db) {
-    const byState = db.$client.prepare('SELECT state, count(*) AS n FROM tasks GROUP BY state');
+  const taskCounts = opts.taskCounts;
+  if (taskCounts) {
     new Gauge({
       name: 'chainboot_tasks',
       help: 'Tasks by state',
       labelNames: ['state'],
       registers,
-      collect() {
+      async collect() {
         const counts = new Map<string, number>(TASK_STATES.map((s) => [s, 0]));
         try {
-          for (const r of byState.all() as { state: string; n: number }[]) counts.set(r.state, r.n);
+          for (const [state, n] of await taskCounts()) counts.set(state, n);
         } catch {
           // The database is closing (shutdown): the scrape goes on without this metric's fresh values.
           return;

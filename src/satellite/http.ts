@@ -86,8 +86,8 @@ export function satelliteApp(deps: SatelliteAppDeps): Hono {
       ...deps.listeners(),
     };
   });
-  app.get('/readyz', (c) => {
-    const r = ready();
+  app.get('/readyz', async (c) => {
+    const r = await ready();
     return c.json(r, r.ready ? 200 : 503, { 'Cache-Control': 'no-store' });
   });
 

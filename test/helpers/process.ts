@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { projectRoot } from '../../src/paths.js';
+import { freshPgDatabase, TEST_BACKEND } from './pg-fresh.js';
 
 export const CLI = join(projectRoot, 'dist', 'src', 'cli.js');
 
@@ -41,6 +42,8 @@ export async function startServe(extraArgs: string[] = [], env: Record<string, s
   const all = [...defaults, ...extraArgs];
   const dataDir = all[all.indexOf('--data-dir') + 1]!;
   const args = [CLI, 'serve', ...all];
+  // The postgres test project: each served process gets a database of its own unless the test names one.
+  if (TEST_BACKEND === 'postgres' && !env.DATABASE_URL && !all.includes('--database-url')) env = { ...env, DATABASE_URL: (await freshPgDatabase()).url };
   const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {

@@ -31,9 +31,9 @@ const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' };
 export function bootRoutes(boot: BootService): Hono {
   const app = new Hono();
 
-  app.get('/boot.ipxe', (c) => send(c, boot.entry(clientIp(c))));
+  app.get('/boot.ipxe', async (c) => send(c, await boot.entry(clientIp(c))));
 
-  app.get('/ipxe', (c) => {
+  app.get('/ipxe', async (c) => {
     const raw = c.req.query('mac') ?? '';
     const mac = normalizeMac(raw);
     if (!mac) {
@@ -43,28 +43,28 @@ export function bootRoutes(boot: BootService): Hono {
     }
     const choice = c.req.query('choice') || undefined;
     if (choice !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(choice)) return c.body('chainboot: "choice" is not a profile name\n', 400, TEXT);
-    return send(c, boot.script({ mac, client: readFacts(c), clientIp: clientIp(c), choice, record: true }));
+    return send(c, await boot.script({ mac, client: readFacts(c), clientIp: clientIp(c), choice, record: true }));
   });
 
   // pxelinux asks for pxelinux.cfg/<uuid>, 01-<mac>, the hex IP and its prefixes,
   // then "default": answer the MAC form and "default", 404 the rest quickly.
-  app.get('/pxelinux.cfg/:name', (c) => {
+  app.get('/pxelinux.cfg/:name', async (c) => {
     const name = c.req.param('name');
     const m = /^01-([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5})$/.exec(name);
     if (m) {
       const mac = normalizeMac(m[1]!)!;
-      return send(c, boot.pxelinux({ mac, client: {}, clientIp: clientIp(c), record: true }));
+      return send(c, await boot.pxelinux({ mac, client: {}, clientIp: clientIp(c), record: true }));
     }
     if (name === 'default') return c.body('DEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n', 200, TEXT);
     return c.body('not found\n', 404, TEXT);
   });
 
-  app.get('/hosts/:mac/:file', (c) => {
+  app.get('/hosts/:mac/:file', async (c) => {
     const mac = normalizeMac(c.req.param('mac'));
     if (!mac) return c.body('chainboot: not a MAC address\n', 400, TEXT);
     const file = c.req.param('file');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(file)) return c.body('chainboot: bad file name\n', 400, TEXT);
-    return send(c, boot.file({ mac, client: {}, clientIp: clientIp(c), record: true }, file));
+    return send(c, await boot.file({ mac, client: {}, clientIp: clientIp(c), record: true }, file));
   });
 
   return app;
