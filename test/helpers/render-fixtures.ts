@@ -3,10 +3,15 @@
  * real migrations, the shipped templates, one profile of every kind and a
  * host for each. Nothing here is random or depends on the clock, so rendered
  * output can be compared with golden files.
+ *
+ * SQLite only: `store` is the synchronous SQLite store (setup and direct
+ * reads stay one-liners); the boot service gets it wrapped as the async store
+ * it takes, so `script`, `pxelinux` and `file` return Promises.
  */
 import { fileURLToPath } from 'node:url';
 import { openDb } from '../../src/db/client.js';
 import { createStore, type HostInput } from '../../src/db/store.js';
+import { asyncStore } from '../../src/db/backend.js';
 import { createEngine } from '../../src/render/engine.js';
 import { createBootService } from '../../src/boot/service.js';
 import { profileInputSchema } from '../../src/boot/profile.js';
@@ -149,7 +154,7 @@ export function makeSite() {
   const db = openDb(':memory:');
   const store = createStore(db, () => FIXED_TIME);
   const engine = createEngine({ store, shippedDir: TEMPLATES_DIR });
-  const service = createBootService({ store, engine, baseUrl: BASE_URL });
+  const service = createBootService({ store: asyncStore(store), engine, baseUrl: BASE_URL });
   for (const p of PROFILES) store.createProfile(profileInputSchema.parse(p));
   for (const h of Object.values(HOSTS)) store.createHost(h);
 

@@ -38,8 +38,8 @@ describe('engine errors', () => {
     throw new Error('no error');
   };
 
-  it('check() reports the syntax error line without dumping generated code', () => {
-    const { engine } = makeStack();
+  it('check() reports the syntax error line without dumping generated code', async () => {
+    const { engine } = await makeStack();
     const e = errorOf(() => engine.check('kickstart/rhel.cfg', '# see line 7 of the manual\ntext\n<% if ( %>\n'));
     expect(e).toBeInstanceOf(TemplateError);
     expect(e.line).toBe(3);
@@ -47,14 +47,14 @@ describe('engine errors', () => {
     expect(e.message).not.toContain('__eta');
   });
 
-  it('an unclosed tag keeps eta’s own line', () => {
-    const { engine } = makeStack();
+  it('an unclosed tag keeps eta’s own line', async () => {
+    const { engine } = await makeStack();
     const e = errorOf(() => engine.check('kickstart/rhel.cfg', 'a\nb\n<%= it.x \n'));
     expect(e.line).toBe(3);
   });
 
-  it('a render error gives the line of the failing tag, not a number in the text', () => {
-    const { engine } = makeStack();
+  it('a render error gives the line of the failing tag, not a number in the text', async () => {
+    const { engine } = await makeStack();
     const e = errorOf(() => engine.renderBody('kickstart/rhel.cfg', 'line 9\nx\n<%= it.nope.deeper %>\n', {}));
     expect(e.line).toBe(3);
   });
