@@ -8,16 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, configHelp, flagName, loadConfig, SETTINGS, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { serve, taskSecret } from './main.js';
+import { serve } from './main.js';
 import { serveSatellite } from './satellite/index.js';
-import { createTaskStore } from './tasks/store.js';
 import { maskSecrets } from './db/store.js';
 import type { Profile } from './db/schema.js';
 import { createAdmin, parseMac } from './admin.js';
 import { createEngine } from './render/engine.js';
 import { createBootService } from './boot/service.js';
-import { openDb } from './db/client.js';
-import { createStore } from './db/store.js';
+import { openBackend } from './db/backend.js';
 import { tokenHash } from './http/routes/api.js';
 import { shippedTemplatesDir } from './paths.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
@@ -30,7 +28,7 @@ import { doctorCommand } from './doctor/index.js';
 import { dirname, resolve } from 'node:path';
 import { backupDatabase, dbPath, MaintenanceError, restoreDatabase, runningServer } from './db/backup.js';
 import { copyDatabase, parseDbLocation } from './db/copy.js';
-import { createSiteDirectory, createSiteStore } from './sites/store.js';
+import { createSiteDirectory } from './sites/store.js';
 import { createSiteAdmin } from './sites/admin.js';
 import { createAssetVersions } from './sites/asset-version.js';
 import { parseIpv4 } from './dhcp/packet.js';
@@ -153,14 +151,45 @@ function print(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
 
-function openAdmin(cfg: Config) {
-  const db = openDb(join(cfg.dataDir, 'chainboot.db'));
-  const store = createStore(db);
-  const engine = createEngine({ store, shippedDir: cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir) });
-  const tasks = createTaskStore(db, () => taskSecret(store));
-  const siteStore = createSiteStore(db);
-  const siteDirectory = createSiteDirectory(() => siteStore.list(), { ttlMs: 0 });
-  return { db, store, engine, tasks, admin: createAdmin({ store, engine, tasks }), sites: { admin: createSiteAdmin(siteStore, siteDirectory), directory: siteDirectory } };
+/** The database URL without its password, for messages. */
+function shownUrl(url: string): string {
+  return url.replace(/:[^:@/]*@/, ':***@').slice(0, 120);
+}
+
+/**
+ * Whether the configuration names PostgreSQL (databaseUrl / DATABASE_URL);
+ * a set value that is not a postgres:// URL is a usage error.
+ */
+function usesPostgres(cfg: Config): boolean {
+  if (!cfg.databaseUrl) return false;
+  if (/^postgres(ql)?:\/\//i.test(cfg.databaseUrl)) return true;
+  throw new InvalidInputError(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${shownUrl(cfg.databaseUrl)}"); leave it unset for the embedded SQLite file in --data-dir`);
+}
+
+/** The database (SQLite in dataDir, or PostgreSQL) with the admin operations over it; close `backend` when done. */
+async function openAdmin(cfg: Config) {
+  usesPostgres(cfg);
+  const backend = await openBackend({ databaseUrl: cfg.databaseUrl || undefined, file: join(cfg.dataDir, 'chainboot.db') });
+  try {
+    // The synchronous views (templates for the engine, the site list) as of now.
+    await backend.fresh();
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+  const { store, tasks } = backend;
+  const engine = createEngine({ store: backend.templates, shippedDir: cfg.templateDir === './templates' ? shippedTemplatesDir : resolve(cfg.templateDir) });
+  const siteDirectory = createSiteDirectory(() => backend.siteList(), { ttlMs: 0 });
+  const fresh = () => backend.fresh();
+  return {
+    backend,
+    store,
+    engine,
+    tasks,
+    fresh,
+    admin: createAdmin({ store, engine, tasks, fresh }),
+    sites: { admin: createSiteAdmin(backend.sites, siteDirectory), directory: siteDirectory },
+  };
 }
 
 /** Site fields from command flags; only the flags given. */
@@ -239,7 +268,17 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (command === 'backup' || command === 'restore') return maintenance(command, args, cfg);
+  if (command === 'backup' || command === 'restore') {
+    if (usesPostgres(cfg)) {
+      const url = shownUrl(cfg.databaseUrl);
+      throw new InvalidInputError(
+        command === 'backup'
+          ? `backup copies the embedded SQLite database only; this configuration keeps its data in PostgreSQL (${url}): back that up with pg_dump (e.g. pg_dump -Fc -f chainboot.dump "$DATABASE_URL")`
+          : `restore replaces the embedded SQLite database only; this configuration keeps its data in PostgreSQL (${url}): restore a pg_dump with pg_restore, or load a chainboot SQLite backup into an empty database with "chainboot db copy --from sqlite:FILE --to postgres://…"`,
+      );
+    }
+    return maintenance(command, args, cfg);
+  }
 
   if (command === 'db') {
     const o = options(args);
@@ -263,27 +302,27 @@ export async function main(argv: string[]): Promise<number> {
 
   if (command === 'doctor') return doctorCommand(cfg, args);
 
-  const { db, store, engine, admin, sites } = openAdmin(cfg);
+  const { backend, store, engine, admin, sites, fresh } = await openAdmin(cfg);
   try {
     const [sub, ...more] = args;
     switch (command) {
       case 'hosts': {
         const o = options(more, ['json']);
         if (sub === 'list') {
-          const r = store.listHosts({ q: o.one('q'), limit: 1000 });
+          const r = await store.listHosts({ q: o.one('q'), limit: 1000 });
           if (o.has('json')) print(r);
           else for (const h of r.hosts) process.stdout.write(`${h.mac}  ${(h.hostname ?? '-').padEnd(24)} ${(h.profile ?? '-').padEnd(20)} ${h.discovered ? 'discovered' : ''}\n`);
           return 0;
         }
         const mac = o.pos[0];
         if (!mac) throw new InvalidInputError(`hosts ${sub ?? ''}: MAC required`);
-        if (sub === 'show') return print(admin.getHost(mac)), 0;
+        if (sub === 'show') return print(await admin.getHost(mac)), 0;
         if (sub === 'add') {
-          print(admin.addHost({ mac, hostname: o.one('hostname'), profile: o.one('profile'), variables: kv(o.all('var'), '--var'), notes: o.one('notes'), dhcpMode: o.one('dhcp-mode') }));
+          print(await admin.addHost({ mac, hostname: o.one('hostname'), profile: o.one('profile'), variables: kv(o.all('var'), '--var'), notes: o.one('notes'), dhcpMode: o.one('dhcp-mode') }));
           return 0;
         }
         if (sub === 'set') {
-          const current = admin.getHost(mac);
+          const current = await admin.getHost(mac);
           const patch: Record<string, unknown> = {};
           if (o.has('hostname')) patch.hostname = o.one('hostname') || null;
           if (o.has('profile')) patch.profile = o.one('profile') || null;
@@ -302,19 +341,19 @@ export async function main(argv: string[]): Promise<number> {
             for (const k of o.all('unset-var')) delete vars[k];
             patch.variables = vars;
           }
-          print(admin.updateHost(mac, patch));
+          print(await admin.updateHost(mac, patch));
           return 0;
         }
-        if (sub === 'rm') return admin.removeHost(mac), 0;
+        if (sub === 'rm') return await admin.removeHost(mac), 0;
         if (sub === 'adopt') {
           const patch: Record<string, unknown> = {};
           if (o.has('hostname')) patch.hostname = o.one('hostname') || null;
           if (o.has('profile')) patch.profile = o.one('profile') || null;
-          print(admin.adoptHost(mac, patch));
+          print(await admin.adoptHost(mac, patch));
           return 0;
         }
         if (sub === 'timeline') {
-          for (const e of admin.hostTimeline(mac, Number(o.one('limit') ?? 200))) {
+          for (const e of await admin.hostTimeline(mac, Number(o.one('limit') ?? 200))) {
             process.stdout.write(`${when(e.at)} ${e.source.padEnd(7)} ${e.status ?? '   '} ${e.what} → ${e.result}\n`);
           }
           return 0;
@@ -324,12 +363,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'profiles': {
         const o = options(more, ['json-out']);
         if (sub === 'list') {
-          for (const p of store.listProfiles()) process.stdout.write(`${p.name.padEnd(28)} ${p.kind.padEnd(12)} ${p.description}\n`);
+          for (const p of await store.listProfiles()) process.stdout.write(`${p.name.padEnd(28)} ${p.kind.padEnd(12)} ${p.description}\n`);
           return 0;
         }
         const name = o.pos[0];
-        if (sub === 'show' && name) return print(shownProfile(admin.getProfile(name))), 0;
-        if (sub === 'rm' && name) return admin.removeProfile(name), 0;
+        if (sub === 'show' && name) return print(shownProfile(await admin.getProfile(name))), 0;
+        if (sub === 'rm' && name) return await admin.removeProfile(name), 0;
         if (sub === 'add' || sub === 'set') {
           let input: Record<string, unknown>;
           if (o.has('json')) input = JSON.parse(readInput(o.one('json')!)) as Record<string, unknown>;
@@ -348,8 +387,8 @@ export async function main(argv: string[]): Promise<number> {
               input[k] = k === 'entries' || k === 'inject' ? v.split(',') : /^\d+$/.test(v) ? Number(v) : v;
             }
           }
-          if (sub === 'add') print(shownProfile(admin.addProfile(input)));
-          else if (name) print(shownProfile(admin.replaceProfile(name, input)));
+          if (sub === 'add') print(shownProfile(await admin.addProfile(input)));
+          else if (name) print(shownProfile(await admin.replaceProfile(name, input)));
           else throw new InvalidInputError('profiles set: NAME required');
           return 0;
         }
@@ -359,7 +398,7 @@ export async function main(argv: string[]): Promise<number> {
         // --json is a switch for list and a FILE for add/set.
         const o = options(more, sub === 'list' ? ['json'] : []);
         if (sub === 'list') {
-          const all = sites.admin.list();
+          const all = await sites.admin.list();
           if (o.has('json')) print(all);
           else for (const x of all) process.stdout.write(`${x.name.padEnd(20)} ${(x.subnets.join(',') || '-').padEnd(36)} ${(x.relays.join(',') || '-').padEnd(20)} ${x.assetBaseUrl || '(centre)'}\n`);
           return 0;
@@ -371,16 +410,16 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(m ? `${m.site.name} (${m.by})\n` : "no site: the centre's own network\n");
           return 0;
         }
-        if (sub === 'show' && name) return print(sites.admin.get(name)), 0;
-        if (sub === 'rm' && name) return sites.admin.remove(name), 0;
+        if (sub === 'show' && name) return print(await sites.admin.get(name)), 0;
+        if (sub === 'rm' && name) return await sites.admin.remove(name), 0;
         if (sub === 'add') {
           const input = o.has('json') ? (JSON.parse(readInput(o.one('json')!)) as unknown) : { name, ...siteFlags(o) };
-          print(sites.admin.add(input));
+          print(await sites.admin.add(input));
           return 0;
         }
         if (sub === 'set' && name) {
-          const current = sites.admin.get(name);
-          print(sites.admin.patch(name, o.has('json') ? (JSON.parse(readInput(o.one('json')!)) as unknown) : siteFlags(o), current.version));
+          const current = await sites.admin.get(name);
+          print(await sites.admin.patch(name, o.has('json') ? (JSON.parse(readInput(o.one('json')!)) as unknown) : siteFlags(o), current.version));
           return 0;
         }
         break;
@@ -388,26 +427,26 @@ export async function main(argv: string[]): Promise<number> {
       case 'templates': {
         const o = options(more);
         if (sub === 'list') {
-          for (const t of admin.listTemplates()) process.stdout.write(`${t.name.padEnd(32)} ${t.target.padEnd(10)} ${t.source === 'saved' ? `saved v${t.version}` : 'shipped'}\n`);
+          for (const t of await admin.listTemplates()) process.stdout.write(`${t.name.padEnd(32)} ${t.target.padEnd(10)} ${t.source === 'saved' ? `saved v${t.version}` : 'shipped'}\n`);
           return 0;
         }
         const name = o.pos[0];
         if (!name) throw new InvalidInputError(`templates ${sub ?? ''}: NAME required`);
         if (sub === 'show') {
           const v = o.one('version');
-          process.stdout.write(v !== undefined ? admin.templateVersion(name, Number(v)).body : admin.getTemplate(name).body);
+          process.stdout.write(v !== undefined ? (await admin.templateVersion(name, Number(v))).body : (await admin.getTemplate(name)).body);
           return 0;
         }
         if (sub === 'save') {
           if (!o.pos[1]) throw new InvalidInputError('templates save: FILE (or -) required');
-          const v = admin.saveTemplate(name, readInput(o.pos[1]), o.one('comment') ?? '');
+          const v = await admin.saveTemplate(name, readInput(o.pos[1]), o.one('comment') ?? '');
           process.stdout.write(`saved ${v.name} version ${v.version}\n`);
           return 0;
         }
-        if (sub === 'versions') return print(admin.templateVersions(name)), 0;
+        if (sub === 'versions') return print(await admin.templateVersions(name)), 0;
         if (sub === 'restore') {
           if (!o.pos[1] || !/^\d+$/.test(o.pos[1])) throw new InvalidInputError('templates restore: VERSION (a number) required');
-          const v = admin.restoreTemplate(name, Number(o.pos[1]));
+          const v = await admin.restoreTemplate(name, Number(o.pos[1]));
           process.stdout.write(`restored: ${v.name} is now version ${v.version}\n`);
           return 0;
         }
@@ -427,21 +466,21 @@ export async function main(argv: string[]): Promise<number> {
           if (o.has('retries')) input.maxRetries = Number(o.one('retries'));
           if (o.has('comment')) input.comment = o.one('comment');
           if (o.has('replace')) input.replace = true;
-          const made = admin.assignTasks(input);
+          const made = await admin.assignTasks(input);
           for (const t of made) process.stdout.write(`task ${t.id}: ${t.mac} → ${t.profile} (${t.state})\n`);
           return 0;
         }
         if (sub === 'list') {
-          const r = admin.listTasks({ state: o.one('state'), mac: o.one('mac'), batch: o.one('batch'), limit: Number(o.one('limit') ?? 100) });
+          const r = await admin.listTasks({ state: o.one('state'), mac: o.one('mac'), batch: o.one('batch'), limit: Number(o.one('limit') ?? 100) });
           if (o.has('json')) return print(r), 0;
           for (const t of r.tasks) process.stdout.write(`${String(t.id).padStart(6)} ${t.state.padEnd(9)} ${t.mac} ${(t.hostname ?? '-').padEnd(20)} ${t.profile.padEnd(20)} ${when(t.updatedAt)} ${t.message}\n`);
           return 0;
         }
         const id = o.pos[0];
         if (!id || !/^\d+$/.test(id)) throw new InvalidInputError(`tasks ${sub ?? ''}: task ID (a number) required`);
-        if (sub === 'show') return print(admin.getTask(Number(id))), 0;
+        if (sub === 'show') return print(await admin.getTask(Number(id))), 0;
         if (sub === 'cancel') {
-          const t = admin.cancelTask(Number(id));
+          const t = await admin.cancelTask(Number(id));
           process.stdout.write(`task ${t.id}: ${t.state}\n`);
           return 0;
         }
@@ -449,7 +488,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'import': {
         if (!sub) throw new InvalidInputError('import: FILE (or -) required');
-        const r = admin.importHostOs(readInput(sub));
+        const r = await admin.importHostOs(readInput(sub));
         if (!r.ok) {
           for (const p of r.problems) process.stderr.write(`${sub}:${p.line}: ${p.message}${p.text ? `  (${p.text.trim()})` : ''}\n`);
           process.stderr.write(`import refused: ${r.problems.length} problem(s); nothing was imported\n`);
@@ -461,18 +500,18 @@ export async function main(argv: string[]): Promise<number> {
       case 'preview': {
         const o = options(args.slice(1), ['pxelinux']);
         const mac = args[0] ?? '';
-        const boot = createBootService({ store, engine, baseUrl: resolveBaseUrl(cfg), defaultProfile: cfg.defaultProfile || undefined, sites: sites.directory, assetVersion: createAssetVersions(cfg.assetRoot) });
+        const boot = createBootService({ store, engine, fresh, baseUrl: resolveBaseUrl(cfg), defaultProfile: cfg.defaultProfile || undefined, sites: sites.directory, assetVersion: createAssetVersions(cfg.assetRoot) });
         const ip = o.one('ip');
         if (ip !== undefined && parseIpv4(ip) === null) throw new InvalidInputError('--ip: not an IPv4 address');
         const req = { mac: parseMac(mac), client: {}, clientIp: ip, record: false };
-        const r = o.has('file') ? boot.file(req, o.one('file')!) : o.has('pxelinux') ? boot.pxelinux(req) : boot.script(req);
+        const r = o.has('file') ? await boot.file(req, o.one('file')!) : o.has('pxelinux') ? await boot.pxelinux(req) : await boot.script(req);
         process.stdout.write(r.body);
         return r.status === 200 ? 0 : 1;
       }
       case 'events': {
         const o = options(args);
         const mac = o.one('mac');
-        for (const e of store.listEvents({ mac: mac ? parseMac(mac) : undefined, limit: Number(o.one('limit') ?? 50) }).reverse()) {
+        for (const e of (await store.listEvents({ mac: mac ? parseMac(mac) : undefined, limit: Number(o.one('limit') ?? 50) })).reverse()) {
           process.stdout.write(`${new Date(e.at).toISOString()} ${(e.mac ?? '-').padEnd(17)} ${(e.clientIp ?? '-').padEnd(15)} ${e.kind.padEnd(8)} ${e.status} ${e.request} → ${e.result}\n`);
         }
         return 0;
@@ -481,14 +520,14 @@ export async function main(argv: string[]): Promise<number> {
         if (sub !== '--rotate' && !options(args, ['rotate']).has('rotate')) throw new InvalidInputError('token: use "token --rotate" to make a new admin token');
         if (cfg.adminToken) throw new InvalidInputError('the admin token is set in the configuration (adminToken); change it there');
         const token = randomBytes(24).toString('base64url');
-        store.setSetting('admin_token_sha256', tokenHash(token));
+        await store.setSetting('admin_token_sha256', tokenHash(token));
         process.stdout.write(`${token}\n`);
         return 0;
       }
     }
     throw new InvalidInputError(`unknown command "${[command, sub].filter(Boolean).join(' ')}" (see "chainboot help")`);
   } finally {
-    db.$client.close();
+    await backend.close();
   }
 }
 
