@@ -78,6 +78,12 @@ export interface ApiDeps {
   now?: () => number;
   /** Sites (/api/v1/sites); absent: those routes answer 404. */
   sites?: { admin: SiteAdmin; directory: SiteDirectory };
+  /**
+   * Brings the backend's synchronous views up to date (Backend.fresh): the
+   * site list /site-match reads is, on PostgreSQL, only as new as the last
+   * refresh, and a site just added (here or on another node) must count.
+   */
+  fresh?: () => Promise<void>;
 }
 
 export function apiRoutes(deps: ApiDeps): Hono {
@@ -231,12 +237,14 @@ export function apiRoutes(deps: ApiDeps): Hono {
   app.get('/sites', async (c) => c.json(await sites().admin.list()));
   app.post('/sites', async (c) => c.json(await sites().admin.add(await jsonBody(c)), 201));
   // Which site an address belongs to: ?ip=<client> and/or ?relay=<giaddr>.
-  app.get('/site-match', (c) => {
+  app.get('/site-match', async (c) => {
     const ip = c.req.query('ip') || undefined;
     const relay = c.req.query('relay') || undefined;
     for (const [k, v] of [['ip', ip], ['relay', relay]] as const) if (v !== undefined && parseIpv4(v) === null) throw new InvalidInputError(`${k}: not an IPv4 address`);
     if (!ip && !relay) throw new InvalidInputError('give ip=<client address> and/or relay=<relay address>');
-    const m = sites().directory.match({ client: ip, relay });
+    const { directory } = sites();
+    await deps.fresh?.();
+    const m = directory.match({ client: ip, relay });
     return c.json(m ? { site: m.site.name, by: m.by } : { site: null, by: 'no site holds this address: the centre\'s own network' });
   });
   app.get('/sites/:name', async (c) => {
