@@ -16,7 +16,6 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { Ui, UiContext, UiDeps, UiEnv } from './context.js';
 import { field, safeReturn } from './context.js';
 import { createLoginLimiter, createSessionStore, LOGIN_COOKIE, randomToken, sameSecret, SESSION_COOKIE, type Session } from './session.js';
-import { createUiQueries } from './queries.js';
 import { STATIC_FILES } from './static.js';
 import { Csrf, Layout } from './views/components.js';
 import { dashboardRoutes } from './pages/dashboard.js';
@@ -89,7 +88,7 @@ const LoginPage = (p: { ui: Ui; csrf: string; next: string; error?: string; noti
 export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
   const base = (deps.base ?? '/ui').replace(/\/+$/, '');
   const now = deps.now ?? Date.now;
-  const ui: Ui = { ...deps, base, now, sessions: createSessionStore({ now }), q: createUiQueries(deps.store.db) };
+  const ui: Ui = { ...deps, base, now, sessions: createSessionStore({ now }), q: deps.queries };
   // Followed, not copied: a reload (SIGHUP) may change the default profile.
   Object.defineProperty(ui, 'defaultProfile', { get: () => deps.defaultProfile, enumerable: true });
   const limiter = createLoginLimiter(10, 60_000, now);

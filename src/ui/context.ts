@@ -4,10 +4,9 @@
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import type { Admin } from '../admin.js';
-import type { Store } from '../db/store.js';
+import type { AsyncStore, AsyncTaskStore } from '../db/backend.js';
 import type { BootService } from '../boot/service.js';
 import type { Engine } from '../render/engine.js';
-import type { TaskStore } from '../tasks/store.js';
 import type { EventLog } from '../boot/events.js';
 import type { Flash, Session, SessionStore } from './session.js';
 import type { UiQueries } from './queries.js';
@@ -16,10 +15,18 @@ import type { SiteDirectory } from '../sites/store.js';
 
 export interface UiDeps {
   admin: Admin;
-  store: Store;
+  store: AsyncStore;
+  /** The read models of the host table, the dashboard and the pickers (uiQueriesFor(backend)). */
+  queries: UiQueries;
   boot: BootService;
   engine: Engine;
-  tasks?: TaskStore;
+  tasks?: AsyncTaskStore;
+  /**
+   * Brings the engine's synchronous template view up to date (Backend.fresh),
+   * for the template preview's own boot service; the boot service in `boot`
+   * has its own. Absent: the view is as fresh as the last boot request made it.
+   */
+  fresh?: () => Promise<void>;
   events?: EventLog;
   /** Sites: their definitions (written through the admin, which refreshes the directory) and the address → site lookup the boot paths use. Absent: the Sites page says so. */
   sites?: { admin: SiteAdmin; directory: SiteDirectory };
@@ -50,6 +57,7 @@ export type UiContext = Context<UiEnv>;
 export interface Ui extends UiDeps {
   base: string;
   sessions: SessionStore;
+  /** deps.queries */
   q: UiQueries;
   now: () => number;
 }

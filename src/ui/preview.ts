@@ -54,22 +54,22 @@ function lineOf(message: string, name: string): number | undefined {
 }
 
 /** File names under which a host fetches the template `name`: its profile's files first, then the defaults. */
-export function fileNamesFor(ui: Ui, name: string, mac: string | undefined): string[] {
+export async function fileNamesFor(ui: Ui, name: string, mac: string | undefined): Promise<string[]> {
   const out: string[] = [];
   if (mac) {
-    const { host, profile } = ui.store.hostAndProfile(mac);
-    const task = host && ui.tasks ? ui.tasks.activeForHost(host.id) : undefined;
-    const effective = task ? ui.store.getProfileById(task.profileId) : (profile ?? (ui.defaultProfile ? ui.store.getProfile(ui.defaultProfile) : undefined));
+    const { host, profile } = await ui.store.hostAndProfile(mac);
+    const task = host && ui.tasks ? await ui.tasks.activeForHost(host.id) : undefined;
+    const effective = task ? await ui.store.getProfileById(task.profileId) : (profile ?? (ui.defaultProfile ? await ui.store.getProfile(ui.defaultProfile) : undefined));
     for (const [f, t] of Object.entries(effective?.files ?? {})) if (t === name) out.push(f);
   }
   for (const [f, t] of Object.entries(DEFAULT_FILES)) if (t === name && !out.includes(f)) out.push(f);
   return out;
 }
 
-export function resolveHost(ui: Ui, who: string): string | undefined {
+export async function resolveHost(ui: Ui, who: string): Promise<string | undefined> {
   const t = who.trim();
   if (!t) return undefined;
-  return normalizeMac(t) ?? ui.q.macByHostname(t);
+  return normalizeMac(t) ?? (await ui.q.macByHostname(t));
 }
 
 /** Compile errors of a draft, with the line (the engine finds it even for JavaScript syntax errors). */
@@ -83,8 +83,10 @@ export function compileError(ui: Ui, name: string, body: string): { error: strin
   }
 }
 
-export function preview(ui: Ui, name: string, draft: string | undefined, who: string, fileWanted: string): PreviewResult {
+export async function preview(ui: Ui, name: string, draft: string | undefined, who: string, fileWanted: string): Promise<PreviewResult> {
   const kind = previewKind(name);
+  // The saved templates as they are now (on PostgreSQL another node may have saved one).
+  await ui.fresh?.();
   if (draft !== undefined) {
     const bad = compileError(ui, name, draft);
     if (bad) return { kind, usesDraft: true, ...bad };
@@ -101,24 +103,24 @@ export function preview(ui: Ui, name: string, draft: string | undefined, who: st
     }
   }
   if (!who.trim()) return { kind, usesDraft: false, notice: 'Pick a host (MAC or host name) to see what it would get.' };
-  const mac = resolveHost(ui, who);
+  const mac = await resolveHost(ui, who);
   if (!mac) return { kind, usesDraft: false, notice: `No host has the MAC or host name "${who.trim().slice(0, 80)}".` };
-  const host = ui.store.getHost(mac);
+  const host = await ui.store.getHost(mac);
   const hostLabel = host ? (host.hostname ? `${host.hostname} (${mac})` : mac) : `${mac} (not a host yet: it would be discovered)`;
 
   const boot: BootService =
-    draft === undefined ? ui.boot : createBootService({ store: ui.store, engine: draftEngine(ui.engine, name, draft), baseUrl: ui.baseUrl, defaultProfile: ui.defaultProfile, tasks: ui.tasks });
+    draft === undefined ? ui.boot : createBootService({ store: ui.store, engine: draftEngine(ui.engine, name, draft), fresh: ui.fresh, baseUrl: ui.baseUrl, defaultProfile: ui.defaultProfile, tasks: ui.tasks });
   const req = { mac, client: {}, record: false, preview: true };
   let file: string | undefined;
   let r;
-  if (kind === 'ipxe') r = boot.script(req);
-  else if (kind === 'pxelinux') r = boot.pxelinux(req);
+  if (kind === 'ipxe') r = await boot.script(req);
+  else if (kind === 'pxelinux') r = await boot.pxelinux(req);
   else {
-    const names = fileNamesFor(ui, name, mac);
+    const names = await fileNamesFor(ui, name, mac);
     file = fileWanted.trim() || names[0];
     if (!file) return { kind, mac, hostLabel, usesDraft: false, notice: `No file of this host is rendered from ${name}; name the file to fetch (e.g. ks.cfg).` };
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(file)) return { kind, mac, hostLabel, usesDraft: false, notice: 'That is not a file name a host can fetch.' };
-    r = boot.file(req, file);
+    r = await boot.file(req, file);
   }
   const usesDraft = r.template === name;
   const out: PreviewResult = { kind, mac, hostLabel, file, template: r.template, usesDraft, status: r.status, summary: r.summary };

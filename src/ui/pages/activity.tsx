@@ -230,11 +230,11 @@ export function activityRoutes(app: Hono<UiEnv>, ui: Ui): void {
 
   const timeline = async (mac: string) => {
     await ui.events?.flush();
-    return groupBoots(ui.admin.hostTimeline(mac, 1000), ui.now());
+    return groupBoots(await ui.admin.hostTimeline(mac, 1000), ui.now());
   };
 
   app.get('/hosts/:mac/timeline', async (c) => {
-    const h = ui.admin.getHost(c.req.param('mac'));
+    const h = await ui.admin.getHost(c.req.param('mac'));
     const boots = await timeline(h.mac);
     return page(
       c,
@@ -258,7 +258,7 @@ export function activityRoutes(app: Hono<UiEnv>, ui: Ui): void {
   });
 
   app.get('/hosts/:mac/timeline/fragment', async (c) => {
-    const h = ui.admin.getHost(c.req.param('mac'));
+    const h = await ui.admin.getHost(c.req.param('mac'));
     return c.html(<TimelineBody boots={await timeline(h.mac)} />);
   });
 }

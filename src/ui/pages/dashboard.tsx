@@ -8,6 +8,8 @@ import type { FC } from 'hono/jsx';
 import { fmtBytes, macPath, startOfToday, type Ui, type UiContext, type UiEnv } from '../context.js';
 import { Badge, page, StatusCode, Time } from '../views/components.js';
 import { STAGE_LABELS, stageOf } from '../timeline.js';
+import type { DashboardFigures, FailedEvent } from '../queries.js';
+import type { TaskView } from '../../tasks/store.js';
 
 const POLL_MS = 5000;
 
@@ -15,12 +17,24 @@ function rate(bytes: number, seconds: number): string {
   return `${fmtBytes(Math.round(bytes / Math.max(1, seconds)))}/s`;
 }
 
-const Figures: FC<{ ui: Ui }> = ({ ui }) => {
+interface FiguresData {
+  now: number;
+  since: number;
+  d: DashboardFigures;
+  failures: FailedEvent[];
+  open: { tasks: TaskView[] };
+}
+
+/** Everything the figures show, read at once. */
+async function figures(ui: Ui): Promise<FiguresData> {
   const now = ui.now();
   const since = startOfToday(now);
-  const d = ui.q.dashboard(since, now);
-  const failures = ui.q.recentFailures(since - 6 * 86_400_000, 8);
-  const open = ui.admin.listTasks({ state: 'pending,served,running', limit: 8 });
+  const [d, failures, open] = await Promise.all([ui.q.dashboard(since, now), ui.q.recentFailures(since - 6 * 86_400_000, 8), ui.admin.listTasks({ state: 'pending,served,running', limit: 8 })]);
+  return { now, since, d, failures, open };
+}
+
+const Figures: FC<{ ui: Ui; data: FiguresData }> = ({ ui, data }) => {
+  const { now, since, d, failures, open } = data;
   const secondsToday = Math.max(1, (now - since) / 1000);
   return (
     <>
@@ -123,6 +137,7 @@ const Figures: FC<{ ui: Ui }> = ({ ui }) => {
 export function dashboardRoutes(app: Hono<UiEnv>, ui: Ui): (c: UiContext) => Promise<Response> {
   const dashboard = async (c: UiContext) => {
     await ui.events?.flush();
+    const data = await figures(ui);
     return page(
       c,
       'Dashboard',
@@ -135,7 +150,7 @@ export function dashboardRoutes(app: Hono<UiEnv>, ui: Ui): (c: UiContext) => Pro
           <span class="muted small" data-poll-status="figures"></span>
         </div>
         <div id="figures" data-poll={`${ui.base}/dashboard/fragment`} data-interval={String(POLL_MS)}>
-          <Figures ui={ui} />
+          <Figures ui={ui} data={data} />
         </div>
       </>,
     );
@@ -144,7 +159,7 @@ export function dashboardRoutes(app: Hono<UiEnv>, ui: Ui): (c: UiContext) => Pro
 
   app.get('/dashboard/fragment', async (c) => {
     await ui.events?.flush();
-    return c.html(<Figures ui={ui} />);
+    return c.html(<Figures ui={ui} data={await figures(ui)} />);
   });
   return dashboard;
 }

@@ -5,7 +5,8 @@
  */
 import type { Hono } from 'hono';
 import type { FC } from 'hono/jsx';
-import { hostCreateSchema, hostPatchSchema } from '../../admin.js';
+import { hostCreateSchema, hostPatchSchema, parseMac } from '../../admin.js';
+import { describeZodError } from '../../validate.js';
 import { parseHostOs } from '../../boot/import.js';
 import { normalizeMac } from '../../boot/mac.js';
 import type { HostView } from '../../db/store.js';
@@ -14,7 +15,6 @@ import { field, fields, flash, macPath, safeReturn, type Ui, type UiContext, typ
 import { adminFieldErrors, pairsText, parseList, parsePairs, zodFieldErrors, type FieldErrors } from '../forms.js';
 import { HOST_SORTS, type HostRow, type HostSort } from '../queries.js';
 import { Badge, Csrf, FieldError, FormHead, page, Pager, PostButton, SecretsFields, SelectField, TextArea, TextField, Time } from '../views/components.js';
-import { writeTx } from '../../db/client.js';
 import { sitePath } from './sites.js';
 
 const PER_PAGE = [25, 50, 100, 200];
@@ -304,12 +304,15 @@ interface ImportRow {
   message: string;
 }
 
-function importReport(ui: Ui, text: string): { rows: ImportRow[]; ok: boolean } {
-  const { lines, problems } = parseHostOs(text, (n) => !!ui.store.getProfile(n));
+async function importReport(ui: Ui, text: string): Promise<{ rows: ImportRow[]; ok: boolean }> {
+  const profiles = new Set((await ui.store.listProfiles()).map((p) => p.name));
+  const { lines, problems } = parseHostOs(text, (n) => profiles.has(n));
   const raw = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const rows: ImportRow[] = [];
+  // One query for every line's host, not a round trip per line.
+  const known = await ui.q.hostProfiles(lines.map((l) => l.mac));
   for (const l of lines) {
-    const existing = ui.store.getHost(l.mac);
+    const existing = known.has(l.mac) ? { profile: known.get(l.mac) ?? null } : undefined;
     rows.push({
       line: l.line,
       text: raw[l.line - 1] ?? '',
@@ -384,22 +387,42 @@ const ImportPage: FC<{ ui: Ui; csrf: string; text: string; report?: { rows: Impo
   </>
 );
 
+// ---- bulk: standing profile -------------------------------------------------
+
+/**
+ * Sets (profile '' clears) the standing profile of these hosts, all or none.
+ * The MACs and the profile name are checked as admin.updateHost checks them,
+ * then the store's all-or-nothing import applies the change in one
+ * transaction (each host updated as updateHost does it: a new version, a
+ * discovered host becomes managed). The stores are awaited now, so a
+ * transaction can no longer be wrapped around per-host admin calls.
+ */
+async function setStandingProfile(ui: Ui, macTexts: string[], profile: string): Promise<void> {
+  const macs = [...new Set(macTexts.map((m) => parseMac(m)))];
+  const checked = hostPatchSchema.safeParse({ profile });
+  if (!checked.success) throw new InvalidInputError(`host: ${describeZodError(checked.error)}`);
+  const { missing } = await ui.store.hostIdsFor({ macs });
+  if (missing.length) throw new NotFoundError(`host ${missing[0]} does not exist`);
+  await ui.store.importHosts(macs.map((mac, i) => ({ line: i + 1, mac, profile })));
+}
+
 // ---- routes -----------------------------------------------------------------
 
 export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
-  const profileNames = () => ui.store.listProfiles().map((p) => p.name);
+  const profileNames = async () => (await ui.store.listProfiles()).map((p) => p.name);
 
   app.get('/hosts', async (c) => {
     await ui.events?.flush();
     const q = listQuery(c);
-    const first = ui.q.hostsPage({ q: q.q, sort: q.sort, dir: q.dir, limit: q.per, offset: (q.page - 1) * q.per });
+    const first = await ui.q.hostsPage({ q: q.q, sort: q.sort, dir: q.dir, limit: q.per, offset: (q.page - 1) * q.per });
     const pages = Math.max(1, Math.ceil(first.total / q.per));
     // A page past the end (hosts were deleted meanwhile) shows the last one.
-    const result = q.page > pages ? ui.q.hostsPage({ q: q.q, sort: q.sort, dir: q.dir, limit: q.per, offset: (pages - 1) * q.per }) : first;
+    const result = q.page > pages ? await ui.q.hostsPage({ q: q.q, sort: q.sort, dir: q.dir, limit: q.per, offset: (pages - 1) * q.per }) : first;
     if (q.page > pages) q.page = pages;
     const now = ui.now();
     const csrf = c.get('ui').csrf;
     const back = listHref(ui.base, q, {});
+    const profiles = await profileNames();
     return page(
       c,
       'Hosts',
@@ -440,7 +463,7 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
             <label for="bulk-profile">Profile</label>
             <select id="bulk-profile" name="profile">
               <option value="">(none)</option>
-              {profileNames().map((p) => (
+              {profiles.map((p) => (
                 <option value={p}>{p}</option>
               ))}
             </select>
@@ -477,13 +500,10 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     try {
       if (action === 'task') {
         if (!profile) throw new InvalidInputError('choose the profile the task boots');
-        const created = ui.admin.assignTasks({ profile, macs, replace: field(body, 'replace') === '1' });
+        const created = await ui.admin.assignTasks({ profile, macs, replace: field(body, 'replace') === '1' });
         flash(c, 'ok', `Task "${profile}" assigned to ${created.length} host(s).`);
       } else if (action === 'profile') {
-        // All or none: one transaction around the per-host updates.
-        writeTx(ui.store.db, () => {
-          for (const mac of macs) ui.admin.updateHost(mac, { profile });
-        });
+        await setStandingProfile(ui, macs, profile);
         flash(c, 'ok', profile ? `Standing profile of ${macs.length} host(s) set to "${profile}".` : `Standing profile of ${macs.length} host(s) cleared.`);
       } else throw new InvalidInputError('choose an action');
     } catch (e) {
@@ -493,8 +513,8 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     return c.redirect(back, 303);
   });
 
-  const newForm = (c: UiContext, v: HostFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
-    page(c, 'Add host', 'hosts', <HostForm ui={ui} csrf={c.get('ui').csrf} action={`${ui.base}/hosts/new`} v={v} errors={errors} creating profiles={profileNames()} />, status);
+  const newForm = async (c: UiContext, v: HostFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
+    page(c, 'Add host', 'hosts', <HostForm ui={ui} csrf={c.get('ui').csrf} action={`${ui.base}/hosts/new`} v={v} errors={errors} creating profiles={await profileNames()} />, status);
 
   app.get('/hosts/new', (c) => {
     const v = hostFormValues();
@@ -508,7 +528,7 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const r = readHostForm(body, true);
     if (!r.input) return newForm(c, r.v, r.errors, 400);
     try {
-      const h = ui.admin.addHost(r.input);
+      const h = await ui.admin.addHost(r.input);
       flash(c, 'ok', `Host ${h.mac} added.`);
       return c.redirect(`${ui.base}/hosts/${macPath(h.mac)}`, 303);
     } catch (e) {
@@ -526,10 +546,10 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const upload = file instanceof File && file.size > 0 ? file : undefined;
     if (upload && upload.size > 16 * 1024 * 1024) throw new InvalidInputError('file: larger than 16 MiB');
     const text = upload ? await upload.text() : field(body, 'text');
-    const report = importReport(ui, text);
+    const report = await importReport(ui, text);
     let applied = false;
     if (report.ok && field(body, 'mode') !== 'check') {
-      const r = ui.admin.importHostOs(text);
+      const r = await ui.admin.importHostOs(text);
       applied = r.ok;
     }
     return page(c, 'Import host-os.conf', 'hosts', <ImportPage ui={ui} csrf={c.get('ui').csrf} text={upload ? '' : text} report={{ ...report, applied, checked: !applied }} />, report.ok ? 200 : 400);
@@ -537,15 +557,18 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
 
   const hostPage = async (c: UiContext, h: HostView, v: HostFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) => {
     await ui.events?.flush();
-    const fresh = ui.store.getHost(h.mac) ?? h;
+    const fresh = (await ui.store.getHost(h.mac)) ?? h;
     const csrf = c.get('ui').csrf;
     const now = ui.now();
-    const task = ui.tasks ? ui.tasks.openForHost(fresh.id) : undefined;
-    const taskView = task && ui.tasks ? ui.tasks.view(task.id) : undefined;
-    // Its site, from the address it last asked from: the preview then renders as its next request would.
-    const lastIp = ui.sites ? ui.q.lastClientIp(fresh.mac) : undefined;
+    const [task, lastIp, profiles] = await Promise.all([
+      ui.tasks ? ui.tasks.openForHost(fresh.id) : undefined,
+      // Its site, from the address it last asked from: the preview then renders as its next request would.
+      ui.sites ? ui.q.lastClientIp(fresh.mac) : undefined,
+      profileNames(),
+    ]);
+    const taskView = task && ui.tasks ? await ui.tasks.view(task.id) : undefined;
     const site = lastIp ? ui.sites?.directory.match({ client: lastIp }) : undefined;
-    const preview = ui.boot.script({ mac: fresh.mac, client: {}, clientIp: lastIp, record: false, preview: true });
+    const preview = await ui.boot.script({ mac: fresh.mac, client: {}, clientIp: lastIp, record: false, preview: true });
     const facts = Object.entries(fresh.facts);
     return page(
       c,
@@ -632,7 +655,7 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
         </section>
         <section aria-labelledby="edit-title">
           <h2 id="edit-title">Settings</h2>
-          <HostForm ui={ui} csrf={csrf} action={`${ui.base}/hosts/${macPath(fresh.mac)}`} v={v} errors={errors} creating={false} profiles={profileNames()} />
+          <HostForm ui={ui} csrf={csrf} action={`${ui.base}/hosts/${macPath(fresh.mac)}`} v={v} errors={errors} creating={false} profiles={profiles} />
         </section>
       </>,
       status,
@@ -640,19 +663,19 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
   };
 
   app.get('/hosts/:mac', async (c) => {
-    const h = ui.admin.getHost(c.req.param('mac'));
+    const h = await ui.admin.getHost(c.req.param('mac'));
     return hostPage(c, h, hostFormValues(h), {});
   });
 
   app.post('/hosts/:mac', async (c) => {
-    const h = ui.admin.getHost(c.req.param('mac'));
+    const h = await ui.admin.getHost(c.req.param('mac'));
     const body = await c.req.parseBody({ all: true });
     const r = readHostForm(body, false);
     r.v.mac = h.mac;
     r.v.secretNames = Object.keys(h.secrets);
     if (!r.input) return hostPage(c, h, r.v, r.errors, 400);
     try {
-      const saved = ui.admin.updateHost(h.mac, r.input, r.version);
+      const saved = await ui.admin.updateHost(h.mac, r.input, r.version);
       flash(c, 'ok', `Host ${saved.mac} saved (version ${saved.version}).`);
       return c.redirect(`${ui.base}/hosts/${macPath(saved.mac)}`, 303);
     } catch (e) {
@@ -663,15 +686,15 @@ export function hostRoutes(app: Hono<UiEnv>, ui: Ui): void {
     }
   });
 
-  app.post('/hosts/:mac/adopt', (c) => {
-    const h = ui.admin.adoptHost(c.req.param('mac'), {});
+  app.post('/hosts/:mac/adopt', async (c) => {
+    const h = await ui.admin.adoptHost(c.req.param('mac'), {});
     flash(c, 'ok', `Host ${h.mac} is managed now.`);
     return c.redirect(`${ui.base}/hosts/${macPath(h.mac)}`, 303);
   });
 
-  app.post('/hosts/:mac/delete', (c) => {
-    const h = ui.admin.getHost(c.req.param('mac'));
-    ui.admin.removeHost(h.mac);
+  app.post('/hosts/:mac/delete', async (c) => {
+    const h = await ui.admin.getHost(c.req.param('mac'));
+    await ui.admin.removeHost(h.mac);
     flash(c, 'ok', `Host ${h.mac} deleted.`);
     return c.redirect(`${ui.base}/hosts`, 303);
   });

@@ -269,16 +269,11 @@ const ProfileForm: FC<{ ui: Ui; csrf: string; action: string; v: ProfileFormValu
 );
 
 export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
-  const templateNames = () => ui.admin.listTemplates().map((t) => t.name);
-  const others = (self: string) =>
-    ui.store
-      .listProfiles()
-      .filter((p) => p.name !== self && p.kind !== 'menu')
-      .map((p) => p.name);
+  const templateNames = async () => (await ui.admin.listTemplates()).map((t) => t.name);
+  const others = async (self: string) => (await ui.store.listProfiles()).filter((p) => p.name !== self && p.kind !== 'menu').map((p) => p.name);
 
-  app.get('/profiles', (c) => {
-    const profiles = ui.store.listProfiles();
-    const used = ui.q.hostsPerProfile();
+  app.get('/profiles', async (c) => {
+    const [profiles, used] = await Promise.all([ui.store.listProfiles(), ui.q.hostsPerProfile()]);
     return page(
       c,
       'Profiles',
@@ -333,17 +328,19 @@ export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
     );
   });
 
-  const form = (c: UiContext, title: string, action: string, v: ProfileFormValues, errors: FieldErrors, creating: boolean, self: string, status: 200 | 400 | 409 = 200, extra?: Child) =>
-    page(
+  const form = async (c: UiContext, title: string, action: string, v: ProfileFormValues, errors: FieldErrors, creating: boolean, self: string, status: 200 | 400 | 409 = 200, extra?: Child) => {
+    const [otherNames, templates] = await Promise.all([others(self), templateNames()]);
+    return page(
       c,
       title,
       'profiles',
       <>
         {extra}
-        <ProfileForm ui={ui} csrf={c.get('ui').csrf} action={action} v={v} errors={errors} creating={creating} others={others(self)} templates={templateNames()} />
+        <ProfileForm ui={ui} csrf={c.get('ui').csrf} action={action} v={v} errors={errors} creating={creating} others={otherNames} templates={templates} />
       </>,
       status,
     );
+  };
 
   app.get('/profiles/new', (c) => {
     const kind = c.req.query('kind') ?? 'linux';
@@ -355,7 +352,7 @@ export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const r = readProfileForm(body);
     if (!r.input) return form(c, 'Add profile', `${ui.base}/profiles/new`, r.v, r.errors, true, '', 400);
     try {
-      const p = ui.admin.addProfile({ ...r.input, secrets: r.newSecrets });
+      const p = await ui.admin.addProfile({ ...r.input, secrets: r.newSecrets });
       flash(c, 'ok', `Profile "${p.name}" added.`);
       return c.redirect(`${ui.base}/profiles/${encodeURIComponent(p.name)}`, 303);
     } catch (e) {
@@ -384,13 +381,13 @@ export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
       </div>,
     );
 
-  app.get('/profiles/:name', (c) => {
-    const p = ui.admin.getProfile(c.req.param('name'));
+  app.get('/profiles/:name', async (c) => {
+    const p = await ui.admin.getProfile(c.req.param('name'));
     return editPage(c, p, profileFormValues(p), {});
   });
 
   app.post('/profiles/:name', async (c) => {
-    const p = ui.admin.getProfile(c.req.param('name'));
+    const p = await ui.admin.getProfile(c.req.param('name'));
     const body = await c.req.parseBody({ all: true });
     const r = readProfileForm(body);
     r.v.secretNames = Object.keys(p.secrets);
@@ -400,7 +397,7 @@ export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
     for (const [k, s] of Object.entries(p.secrets)) if (!r.v.secretRemove.includes(k)) secrets[k] = s;
     Object.assign(secrets, r.newSecrets);
     try {
-      const saved = ui.admin.replaceProfile(p.name, { ...r.input, secrets });
+      const saved = await ui.admin.replaceProfile(p.name, { ...r.input, secrets });
       flash(c, 'ok', `Profile "${saved.name}" saved.`);
       return c.redirect(`${ui.base}/profiles/${encodeURIComponent(saved.name)}`, 303);
     } catch (e) {
@@ -411,10 +408,10 @@ export function profileRoutes(app: Hono<UiEnv>, ui: Ui): void {
     }
   });
 
-  app.post('/profiles/:name/delete', (c) => {
+  app.post('/profiles/:name/delete', async (c) => {
     const name = c.req.param('name');
     try {
-      ui.admin.removeProfile(name);
+      await ui.admin.removeProfile(name);
       flash(c, 'ok', `Profile "${name}" deleted.`);
       return c.redirect(`${ui.base}/profiles`, 303);
     } catch (e) {

@@ -239,10 +239,10 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
     if (!ui.sites) throw new NotFoundError('Sites are not available in this server.');
     return ui.sites;
   };
-  const profileNames = () => ui.store.listProfiles().map((p) => p.name);
+  const profileNames = async () => (await ui.store.listProfiles()).map((p) => p.name);
 
-  app.get('/sites', (c) => {
-    const list = sites().admin.list();
+  app.get('/sites', async (c) => {
+    const list = await sites().admin.list();
     const l = lookup(ui, c.req.query('ip') ?? '', c.req.query('relay') ?? '');
     return page(
       c,
@@ -305,8 +305,8 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
     );
   });
 
-  const newForm = (c: UiContext, v: SiteFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
-    page(c, 'Add site', 'sites', <SiteForm ui={ui} csrf={c.get('ui').csrf} action={`${ui.base}/sites/new`} v={v} errors={errors} creating profiles={profileNames()} />, status);
+  const newForm = async (c: UiContext, v: SiteFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
+    page(c, 'Add site', 'sites', <SiteForm ui={ui} csrf={c.get('ui').csrf} action={`${ui.base}/sites/new`} v={v} errors={errors} creating profiles={await profileNames()} />, status);
 
   app.get('/sites/new', (c) => {
     sites();
@@ -317,7 +317,7 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const admin = sites().admin;
     const r = readSiteForm(await c.req.parseBody({ all: true }));
     try {
-      const s = admin.add(r.input);
+      const s = await admin.add(r.input);
       flash(c, 'ok', `Site "${s.name}" added.`);
       return c.redirect(sitePath(ui.base, s.name), 303);
     } catch (e) {
@@ -327,7 +327,7 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
     }
   });
 
-  const editPage = (c: UiContext, s: Site, v: SiteFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
+  const editPage = async (c: UiContext, s: Site, v: SiteFormValues, errors: FieldErrors, status: 200 | 400 | 409 = 200) =>
     page(
       c,
       `Site ${s.name}`,
@@ -336,24 +336,24 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
         <div class="toolbar-links">
           <PostButton action={`${ui.base}/sites/${encodeURIComponent(s.name)}/delete`} csrf={c.get('ui').csrf} label="Delete site" class="danger" confirm={`Delete site ${s.name}? Its clients are then on the centre's own network.`} />
         </div>
-        <SiteForm ui={ui} csrf={c.get('ui').csrf} action={sitePath(ui.base, s.name)} v={v} errors={errors} creating={false} profiles={profileNames()} />
+        <SiteForm ui={ui} csrf={c.get('ui').csrf} action={sitePath(ui.base, s.name)} v={v} errors={errors} creating={false} profiles={await profileNames()} />
       </>,
       status,
     );
 
   app.get('/sites/:name', (c) => c.redirect(sitePath(ui.base, c.req.param('name')), 303));
 
-  app.get('/sites/:name/edit', (c) => {
-    const s = sites().admin.get(c.req.param('name'));
+  app.get('/sites/:name/edit', async (c) => {
+    const s = await sites().admin.get(c.req.param('name'));
     return editPage(c, s, siteFormValues(s), {});
   });
 
   app.post('/sites/:name/edit', async (c) => {
     const admin = sites().admin;
-    const s = admin.get(c.req.param('name'));
+    const s = await admin.get(c.req.param('name'));
     const r = readSiteForm(await c.req.parseBody({ all: true }));
     try {
-      const saved = admin.replace(s.name, r.input, r.version);
+      const saved = await admin.replace(s.name, r.input, r.version);
       flash(c, 'ok', `Site "${saved.name}" saved (version ${saved.version}).`);
       return c.redirect(sitePath(ui.base, saved.name), 303);
     } catch (e) {
@@ -364,10 +364,10 @@ export function siteRoutes(app: Hono<UiEnv>, ui: Ui): void {
     }
   });
 
-  app.post('/sites/:name/delete', (c) => {
+  app.post('/sites/:name/delete', async (c) => {
     const name = c.req.param('name');
     try {
-      sites().admin.remove(name);
+      await sites().admin.remove(name);
       flash(c, 'ok', `Site "${name}" deleted.`);
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;

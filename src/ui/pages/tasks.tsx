@@ -230,10 +230,9 @@ function localTime(text: string): number | undefined | 'bad' {
 export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
   const list = (filter: Filter, pageNo: number) => ui.admin.listTasks({ state: filterStates(filter), limit: PER, offset: (pageNo - 1) * PER });
 
-  app.get('/tasks', (c) => {
+  app.get('/tasks', async (c) => {
     const { filter, page: pageNo } = readFilter(c);
-    const counts = ui.q.taskCounts();
-    const r = list(filter, pageNo);
+    const [counts, r] = await Promise.all([ui.q.taskCounts(), list(filter, pageNo)]);
     const csrf = c.get('ui').csrf;
     const count = (f: Filter) => (f === 'all' ? Object.values(counts).reduce((a, b) => a + b, 0) : f === 'open' ? ACTIVE_TASK_STATES.reduce((a, s) => a + (counts[s] ?? 0), 0) : (counts[f] ?? 0));
     return page(
@@ -270,16 +269,16 @@ export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
     );
   });
 
-  app.get('/tasks/rows', (c) => {
+  app.get('/tasks/rows', async (c) => {
     const { filter, page: pageNo } = readFilter(c);
-    const r = list(filter, pageNo);
+    const r = await list(filter, pageNo);
     return c.html(<TaskRows ui={ui} csrf={c.get('ui').csrf} tasks={r.tasks} total={r.total} filter={filter} pageNo={pageNo} now={ui.now()} />);
   });
 
-  const profiles = () => ui.store.listProfiles().map((p) => p.name);
+  const profiles = async () => (await ui.store.listProfiles()).map((p) => p.name);
   const blank = (mac = ''): AssignValues => ({ target: 'macs', macs: mac, label: '', profile: '', notBefore: '', expiresAt: '', onFailure: 'local', maxRetries: '0', comment: '', replace: false });
-  const assignPage = (c: UiContext, v: AssignValues, errors: FieldErrors, status: 200 | 400 | 404 | 409 = 200) =>
-    page(c, 'Assign task', 'tasks', <AssignForm ui={ui} csrf={c.get('ui').csrf} v={v} errors={errors} profiles={profiles()} />, status);
+  const assignPage = async (c: UiContext, v: AssignValues, errors: FieldErrors, status: 200 | 400 | 404 | 409 = 200) =>
+    page(c, 'Assign task', 'tasks', <AssignForm ui={ui} csrf={c.get('ui').csrf} v={v} errors={errors} profiles={await profiles()} />, status);
 
   app.get('/tasks/new', (c) => assignPage(c, blank(c.req.query('mac') ?? ''), {}));
 
@@ -319,7 +318,7 @@ export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
       replace: v.replace,
     };
     try {
-      const created = ui.admin.assignTasks(input);
+      const created = await ui.admin.assignTasks(input);
       flash(c, 'ok', `${created.length} task(s) assigned: ${v.profile}.`);
       return c.redirect(created.length === 1 ? `${ui.base}/tasks/${created[0]!.id}` : listHref(ui, 'open'), 303);
     } catch (e) {
@@ -332,14 +331,14 @@ export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
     }
   });
 
-  const detail = (c: UiContext, id: number) => {
-    const t = ui.admin.getTask(id);
+  const detail = async (c: UiContext, id: number) => {
+    const t = await ui.admin.getTask(id);
     return <TaskDetail ui={ui} csrf={c.get('ui').csrf} t={t} history={t.history} />;
   };
 
-  app.get('/tasks/:id{[0-9]{1,12}}', (c) => {
+  app.get('/tasks/:id{[0-9]{1,12}}', async (c) => {
     const id = Number(c.req.param('id'));
-    const inner = detail(c, id);
+    const inner = await detail(c, id);
     return page(
       c,
       `Task ${id}`,
@@ -358,7 +357,7 @@ export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
     );
   });
 
-  app.get('/tasks/:id{[0-9]{1,12}}/fragment', (c) => c.html(detail(c, Number(c.req.param('id')))));
+  app.get('/tasks/:id{[0-9]{1,12}}/fragment', async (c) => c.html(await detail(c, Number(c.req.param('id')))));
 
   app.post('/tasks/:id{[0-9]{1,12}}/cancel', async (c) => {
     const id = Number(c.req.param('id'));
@@ -366,7 +365,7 @@ export function taskRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const back = safeReturn(ui.base, field(body, 'return'), `${ui.base}/tasks/${id}`);
     const versionText = field(body, 'version');
     try {
-      ui.admin.cancelTask(id, /^\d+$/.test(versionText) ? Number(versionText) : undefined);
+      await ui.admin.cancelTask(id, /^\d+$/.test(versionText) ? Number(versionText) : undefined);
       flash(c, 'ok', `Task ${id} cancelled.`);
     } catch (e) {
       if (!(e instanceof ConflictError || e instanceof InvalidInputError)) throw e;

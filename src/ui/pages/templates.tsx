@@ -237,8 +237,8 @@ const DiffView: FC<{ oldText: string; newText: string; a: number; b: number }> =
 };
 
 export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
-  app.get('/templates', (c) => {
-    const list = ui.admin.listTemplates();
+  app.get('/templates', async (c) => {
+    const list = await ui.admin.listTemplates();
     return page(
       c,
       'Templates',
@@ -287,11 +287,11 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
   });
 
   /** The editor for `name` with `body` (saved text, or a draft) and its preview. */
-  const editor = (c: UiContext, name: string, body: string | undefined, opts: { who?: string; file?: string; comment?: string; error?: string; status?: 200 | 400 } = {}) => {
+  const editor = async (c: UiContext, name: string, body: string | undefined, opts: { who?: string; file?: string; comment?: string; error?: string; status?: 200 | 400 } = {}) => {
     let saved = { version: 0, source: 'new' };
     let current = '';
     try {
-      const t = ui.admin.getTemplate(name);
+      const t = await ui.admin.getTemplate(name);
       saved = { version: t.version, source: t.source };
       current = t.body;
     } catch (e) {
@@ -299,9 +299,8 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
       if (body === undefined && c.req.query('new') !== '1') throw e;
     }
     const text = body ?? current;
-    const mac = resolveHost(ui, opts.who ?? '');
-    const profileIds = ui.store
-      .listProfiles()
+    const mac = await resolveHost(ui, opts.who ?? '');
+    const profileIds = (await ui.store.listProfiles())
       .filter((p) => (p.bootTemplate || `ipxe/${p.kind}.ipxe`) === name || Object.values(p.files).includes(name))
       .map((p) => p.id);
     const s: EditorState = {
@@ -314,13 +313,14 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
       error: opts.error,
       // Unchanged text previews as the saved template: exactly what the host gets now.
       // A template that does not exist yet previews as its text.
-      result: preview(ui, name, saved.source === 'new' ? text : body === undefined || body === current ? undefined : body, opts.who ?? '', opts.file ?? ''),
+      result: await preview(ui, name, saved.source === 'new' ? text : body === undefined || body === current ? undefined : body, opts.who ?? '', opts.file ?? ''),
     };
+    const [candidates, files] = await Promise.all([ui.q.previewCandidates(profileIds), fileNamesFor(ui, name, mac)]);
     return page(
       c,
       `Template ${name}`,
       'templates',
-      <EditorPage ui={ui} csrf={c.get('ui').csrf} s={s} candidates={ui.q.previewCandidates(profileIds)} files={fileNamesFor(ui, name, mac)} />,
+      <EditorPage ui={ui} csrf={c.get('ui').csrf} s={s} candidates={candidates} files={files} />,
       opts.status ?? 200,
     );
   };
@@ -340,7 +340,7 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
   app.post('/templates/preview', async (c) => {
     const body = await c.req.parseBody();
     const name = checkName(field(body, 'name'));
-    const r = preview(ui, name, textOf(body), field(body, 'mac'), field(body, 'file'));
+    const r = await preview(ui, name, textOf(body), field(body, 'mac'), field(body, 'file'));
     return c.html(<PreviewOutput r={r} name={name} />);
   });
 
@@ -353,13 +353,13 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const file = field(body, 'file');
     // A broken template is never saved: compile errors always stop it, a
     // render error for the preview host unless the admin says otherwise.
-    const r = preview(ui, name, text, who, file);
+    const r = await preview(ui, name, text, who, file);
     if (r.error !== undefined && r.usesDraft && (field(body, 'force') !== '1' || r.status === undefined)) {
       const where = r.line !== undefined ? ` (line ${r.line})` : '';
       return editor(c, name, text, { who, file, comment, error: `Not saved: the template does not render${where}. Fix it, or tick "save even if it fails" for a host-specific failure.`, status: 400 });
     }
     try {
-      const v = ui.admin.saveTemplate(name, text, comment);
+      const v = await ui.admin.saveTemplate(name, text, comment);
       flash(c, 'ok', `Saved ${name} as version ${v.version}.`);
     } catch (e) {
       if (!(e instanceof InvalidInputError)) throw e;
@@ -368,16 +368,21 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
     return c.redirect(editHref(ui, name, who || undefined, file || undefined), 303);
   });
 
-  app.get('/templates/history', (c) => {
+  app.get('/templates/history', async (c) => {
     const name = checkName(c.req.query('name'));
-    const h = ui.admin.templateVersions(name);
+    const h = await ui.admin.templateVersions(name);
     const numbers = [...h.versions.map((v) => v.version), ...(h.shipped ? [0] : [])];
     const latest = numbers[0] ?? 0;
     const int = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
     const b = int(c.req.query('b')) ?? latest;
     const a = int(c.req.query('a')) ?? numbers[numbers.indexOf(b) + 1] ?? b;
     const view = int(c.req.query('view'));
-    const body = (n: number) => ui.admin.templateVersion(name, n).body;
+    const showDiff = numbers.length > 0 && numbers.includes(a) && numbers.includes(b);
+    const showView = view !== undefined && numbers.includes(view);
+    // The texts the page shows, read before it is drawn.
+    const wanted = [...new Set([...(showDiff ? [a, b] : []), ...(showView ? [view] : [])])];
+    const texts = new Map(await Promise.all(wanted.map(async (n) => [n, (await ui.admin.templateVersion(name, n)).body] as const)));
+    const body = (n: number) => texts.get(n)!;
     const csrf = c.get('ui').csrf;
     const rows = [...h.versions.map((v) => ({ version: v.version, comment: v.comment, at: v.createdAt as number | null })), ...(h.shipped ? [{ version: 0, comment: 'shipped with chainboot', at: null }] : [])];
     return page(
@@ -410,12 +415,12 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
             Show diff
           </button>
         </form>
-        {numbers.length > 0 && numbers.includes(a) && numbers.includes(b) ? <DiffView oldText={body(a)} newText={body(b)} a={a} b={b} /> : null}
-        {view !== undefined && numbers.includes(view) ? (
+        {showDiff ? <DiffView oldText={body(a)} newText={body(b)} a={a} b={b} /> : null}
+        {showView ? (
           <section class="card" aria-labelledby="view-title">
             <h2 id="view-title">Version {view}</h2>
             <pre class="output numbered">
-              {splitLines(body(view))
+              {splitLines(body(view!))
                 .map((l, i) => `${String(i + 1).padStart(4)}  ${l}`)
                 .join('\n')}
             </pre>
@@ -467,7 +472,7 @@ export function templateRoutes(app: Hono<UiEnv>, ui: Ui): void {
     const name = checkName(field(body, 'name'));
     const versionText = field(body, 'version');
     if (!/^\d+$/.test(versionText)) throw new InvalidInputError('version: must be a whole number');
-    const v = ui.admin.restoreTemplate(name, Number(versionText));
+    const v = await ui.admin.restoreTemplate(name, Number(versionText));
     flash(c, 'ok', `Version ${versionText} of ${name} restored as version ${v.version}.`);
     return c.redirect(historyHref(ui, name), 303);
   });
