@@ -66,8 +66,8 @@ const relayed = (r: RawRequest): RawRequest => ({ ...r, giaddr: '127.0.0.1', fla
 
 describe('one boot, DHCP → TFTP → HTTP, on loopback', () => {
   it('moves the DHCP, TFTP and HTTP counters by what happened and ties every step to one boot id', async () => {
-    const s = makeStack({ assetRoot, loaderRoot });
-    const metrics = createMetrics({ db: s.db, boot: s.boot, events: s.events });
+    const s = await makeStack({ assetRoot, loaderRoot });
+    const metrics = createMetrics({ taskCounts: () => s.backend.taskCounts(), boot: s.boot, events: s.events });
     const dhcpLog = captureLogger();
     const tftpLog = captureLogger();
     const cleanups: (() => unknown)[] = [];
@@ -103,7 +103,7 @@ describe('one boot, DHCP → TFTP → HTTP, on loopback', () => {
         bindAddress: '127.0.0.1',
         advertiseIp: '10.0.0.5',
         httpBaseUrl: s.baseUrl,
-        hostLookup: (mac) => s.store.hostAndProfile(mac).host,
+        hostLookup: s.backend.hostLookup,
         log: dhcpLog.log,
         events: s.events,
         bootId: s.boot.boots.dhcp,
@@ -227,7 +227,7 @@ describe('one boot, DHCP → TFTP → HTTP, on loopback', () => {
 
       // Every step of the first boot has one id; the reboot has another.
       await s.events.flush();
-      const all = s.store.listEvents({ limit: 100 }).reverse();
+      const all = (await s.store.listEvents({ limit: 100 })).reverse();
       const bootOf = (e: (typeof all)[number]) => (e.detail as { boot?: string } | null)?.boot;
       const steps = all.map((e) => `${e.kind} ${e.request}`);
       expect(steps).toEqual([

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { silentLogger } from '../../src/log.js';
-import { makeStack, TOKEN } from '../helpers/services.js';
+import { TOKEN, type Stack } from '../helpers/services.js';
 import { tokenHash } from '../../src/http/routes/api.js';
 
 export interface Listening {
@@ -48,11 +48,12 @@ export async function listen(app: Hono): Promise<Listening> {
 }
 
 /** createApp over a makeStack() stack, as buildServices wires it, with extra deps (metrics, metricsToken, readiness, log). */
-export function appOver(s: ReturnType<typeof makeStack>, extra: Partial<AppDeps> = {}): Hono {
+export function appOver(s: Stack, extra: Partial<AppDeps> = {}): Hono {
   return createApp({
     boot: s.boot,
     admin: s.admin,
     store: s.store,
+    backend: s.backend,
     events: s.events,
     tasks: s.tasks,
     log: silentLogger,

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeStack, TOKEN } from '../helpers/services.js';
+import { makeStack, TEST_BACKEND, TOKEN, type Stack } from '../helpers/services.js';
 import { profileInputSchema } from '../../src/boot/profile.js';
 import { tempDir } from '../http/assets-helpers.js';
 import { captureLogger } from '../tftp/helpers.js';
@@ -44,7 +44,7 @@ async function up(app: Parameters<typeof listen>[0]): Promise<Listening> {
 }
 
 /** Waits for the next boot event of a kind (the asset pump records it after the stream gauge went down). */
-function nextEvent(s: ReturnType<typeof makeStack>, kind: string): Promise<{ detail?: Record<string, unknown> | null; status: number }> {
+function nextEvent(s: Stack, kind: string): Promise<{ detail?: Record<string, unknown> | null; status: number }> {
   const orig = s.events.record;
   return new Promise((ok) => {
     s.events.record = (e, facts, key) => {
@@ -61,7 +61,7 @@ const ROUTE_NAMES = /^(\(unmatched\)|\/[^?]*)$/;
 
 describe('GET /metrics: HTTP requests, bytes and latency by route pattern', () => {
   it('counts each request once under its route pattern and status class, with its exact body bytes', async () => {
-    const s = makeStack({ assetRoot });
+    const s = await makeStack({ assetRoot });
     const srv = await up(s.app);
     const before = await scrape(srv.url);
 
@@ -125,7 +125,7 @@ describe('GET /metrics: HTTP requests, bytes and latency by route pattern', () =
   });
 
   it('an unusual method is one label value, not one per method name', async () => {
-    const s = makeStack({ assetRoot });
+    const s = await makeStack({ assetRoot });
     const srv = await up(s.app);
     expect((await fetch(`${srv.url}/assets/debian12/linux`, { method: 'PROPFIND' })).status).toBe(405);
     await srv.settled();
@@ -137,12 +137,12 @@ describe('GET /metrics: HTTP requests, bytes and latency by route pattern', () =
 
 describe('GET /metrics: renders, render errors, tasks by state', () => {
   it('counts served renders and failed ones by kind (previews not), and tasks by state from the database', async () => {
-    const s = makeStack({ assetRoot });
-    s.store.createProfile(profileInputSchema.parse({ name: 'chain', kind: 'chain', url: 'http://10.0.0.9/x.ipxe' }));
-    s.store.createProfile(profileInputSchema.parse({ name: 'broken', kind: 'chain', url: 'http://10.0.0.9/x.ipxe', bootTemplate: 'ipxe/no-such-template.ipxe' }));
-    s.store.createHost({ mac: MAC, profile: 'broken' });
-    s.store.createHost({ mac: MAC2, profile: 'chain' });
-    s.store.createHost({ mac: '08:00:27:4d:4d:ac' });
+    const s = await makeStack({ assetRoot });
+    await s.store.createProfile(profileInputSchema.parse({ name: 'chain', kind: 'chain', url: 'http://10.0.0.9/x.ipxe' }));
+    await s.store.createProfile(profileInputSchema.parse({ name: 'broken', kind: 'chain', url: 'http://10.0.0.9/x.ipxe', bootTemplate: 'ipxe/no-such-template.ipxe' }));
+    await s.store.createHost({ mac: MAC, profile: 'broken' });
+    await s.store.createHost({ mac: MAC2, profile: 'chain' });
+    await s.store.createHost({ mac: '08:00:27:4d:4d:ac' });
     const srv = await up(s.app);
 
     const bad = await fetch(`${srv.url}/ipxe?mac=${MAC}`);
@@ -182,7 +182,7 @@ describe('GET /metrics: renders, render errors, tasks by state', () => {
 
 describe('active asset streams', () => {
   it('is 1 while a body streams to a client that stopped reading, 0 once it went away; bytes are those written', async () => {
-    const s = makeStack({ assetRoot });
+    const s = await makeStack({ assetRoot });
     const srv = await up(s.app);
     const ctl = new AbortController();
     const res = await fetch(`${srv.url}/assets/big.img`, { signal: ctl.signal });
@@ -208,7 +208,7 @@ describe('active asset streams', () => {
   });
 
   it('a whole download: the gauge returns to 0 and the byte counter has every byte', async () => {
-    const s = makeStack({ assetRoot });
+    const s = await makeStack({ assetRoot });
     const srv = await up(s.app);
     const ended = nextEvent(s, 'asset');
     const res = await fetch(`${srv.url}/assets/big.img`);
@@ -225,10 +225,10 @@ describe('active asset streams', () => {
 
 describe('metricsToken', () => {
   it('open by default; with a token, only a matching Bearer gets the metrics', async () => {
-    const open = await up(makeStack().app);
+    const open = await up((await makeStack()).app);
     expect((await fetch(`${open.url}/metrics`)).status).toBe(200);
 
-    const s = makeStack();
+    const s = await makeStack();
     const srv = await up(appOver(s, { metricsToken: 'scrape-secret-0123456789' }));
     const none = await fetch(`${srv.url}/metrics`);
     expect(none.status).toBe(401);
@@ -244,7 +244,7 @@ describe('metricsToken', () => {
 
   it('a token given as a function is asked at each scrape (a reload sets or changes it)', async () => {
     let token: string | undefined;
-    const srv = await up(appOver(makeStack(), { metricsToken: () => token }));
+    const srv = await up(appOver(await makeStack(), { metricsToken: () => token }));
     expect((await fetch(`${srv.url}/metrics`)).status).toBe(200);
     token = 'first-token-0123456789';
     expect((await fetch(`${srv.url}/metrics`)).status).toBe(401);
@@ -257,7 +257,7 @@ describe('metricsToken', () => {
 
 describe('/healthz and /readyz', () => {
   it('ready with a database that answers and every listener input true', async () => {
-    const s = makeStack();
+    const s = await makeStack();
     const srv = await up(appOver(s, { readiness: () => ({ tftp: true, dhcp: true }) }));
     const r = await fetch(`${srv.url}/readyz`);
     expect(r.status).toBe(200);
@@ -266,7 +266,7 @@ describe('/healthz and /readyz', () => {
   });
 
   it('503 naming the listener that is not bound', async () => {
-    const s = makeStack();
+    const s = await makeStack();
     let dhcp: true | string = 'proxyDHCP: not listening yet';
     const srv = await up(appOver(s, { readiness: () => ({ tftp: true, dhcp }) }));
     const r = await fetch(`${srv.url}/readyz`);
@@ -277,15 +277,16 @@ describe('/healthz and /readyz', () => {
   });
 
   it('503 naming the database when it does not answer; /healthz (liveness) still 200', async () => {
-    const s = makeStack();
+    const s = await makeStack();
     const srv = await up(s.app);
     expect((await fetch(`${srv.url}/readyz`)).status).toBe(200);
-    s.db.$client.close();
+    // The database goes away under the running service (SQLite: the handle is closed; PostgreSQL: the pool has ended).
+    await s.backend.close();
     const r = await fetch(`${srv.url}/readyz`);
     expect(r.status).toBe(503);
     const body = (await r.json()) as { ready: boolean; notReady: string[]; checks: Record<string, string> };
     expect(body.notReady).toEqual(['database']);
-    expect(body.checks.database).toMatch(/^the database does not answer: .*not open/);
+    expect(body.checks.database).toMatch(TEST_BACKEND === 'sqlite' ? /^the database does not answer: .*not open/ : /^the database does not answer: .*after calling end on the pool/);
     expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
     // A scrape still answers (tasks by state are left out while the database is gone).
     expect((await fetch(`${srv.url}/metrics`)).status).toBe(200);
@@ -294,16 +295,16 @@ describe('/healthz and /readyz', () => {
 
 describe('access log', () => {
   it('one JSON line per request with route, status and the boot id its events carry', async () => {
-    const s = makeStack({ assetRoot });
-    s.store.createProfile(profileInputSchema.parse({ name: 'broken', kind: 'chain', url: 'http://10.0.0.9/x.ipxe', bootTemplate: 'ipxe/no-such-template.ipxe' }));
-    s.store.createHost({ mac: MAC2, profile: 'broken' });
+    const s = await makeStack({ assetRoot });
+    await s.store.createProfile(profileInputSchema.parse({ name: 'broken', kind: 'chain', url: 'http://10.0.0.9/x.ipxe', bootTemplate: 'ipxe/no-such-template.ipxe' }));
+    await s.store.createHost({ mac: MAC2, profile: 'broken' });
     const cap = captureLogger();
     const srv = await up(appOver(s, { log: cap.log, assetRoot }));
     await (await fetch(`${srv.url}/ipxe?mac=${MAC}`)).text();
     await (await fetch(`${srv.url}/assets/debian12/linux`)).arrayBuffer();
     await srv.settled();
     await s.events.flush();
-    const events = s.store.listEvents({ mac: MAC });
+    const events = await s.store.listEvents({ mac: MAC });
     const script = events.find((e) => e.kind === 'script')!;
     const asset = events.find((e) => e.kind === 'asset')!;
     const boot = (script.detail as { boot: string }).boot;
@@ -316,7 +317,7 @@ describe('access log', () => {
     // A 5xx is a warning, and names the boot of that other machine.
     await (await fetch(`${srv.url}/ipxe?mac=${MAC2}`)).text();
     await s.events.flush();
-    const other = (s.store.listEvents({ mac: MAC2 })[0]!.detail as { boot: string }).boot;
+    const other = ((await s.store.listEvents({ mac: MAC2 }))[0]!.detail as { boot: string }).boot;
     expect(other).toMatch(/^[0-9a-f]{8}$/);
     expect(other).not.toBe(boot);
     // Same client address: the log line names the boot of the MAC that address belongs to now.
