@@ -374,7 +374,7 @@ describe('a file that changes under a download', () => {
 
 describe('through createApp (serve wiring)', () => {
   it('app.request(): the web-stream path gives the same answers', async () => {
-    const { app } = makeStack({ assetRoot: root });
+    const { app } = await makeStack({ assetRoot: root });
     const res = await app.request('/assets/debian12/linux', { headers: { range: 'bytes=0-5,-3' } });
     expect(res.status).toBe(206);
     const parts = multipartParts(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type')!);
@@ -386,7 +386,7 @@ describe('through createApp (serve wiring)', () => {
   });
 
   it('asset events carry the MAC that last booted from the client address, into the boot event log', async () => {
-    const stack = makeStack({ assetRoot: root });
+    const stack = await makeStack({ assetRoot: root });
     // Told when each asset response is recorded (at its end), instead of guessing when.
     const recorded: string[] = [];
     let notify = () => {};
@@ -415,7 +415,7 @@ describe('through createApp (serve wiring)', () => {
       await (await fetch(`${base}/assets/nope`)).arrayBuffer();
       await recordedCount(3);
       await stack.events.flush();
-      const assets = stack.store.listEvents({ kinds: ['asset'] });
+      const assets = await stack.store.listEvents({ kinds: ['asset'] });
       expect(assets.map((e) => [e.request, e.status, e.mac]).sort()).toEqual([
         ['/assets/debian12/linux', 200, null],
         ['/assets/debian12/linux', 206, '52:54:00:aa:bb:cc'],
@@ -425,7 +425,7 @@ describe('through createApp (serve wiring)', () => {
       expect(ranged.detail).toMatchObject({ path: 'debian12/linux', range: 'bytes=0-5', bytes: 6 });
       expect(ranged.clientIp).toBe('127.0.0.1');
       // The boot timeline for the host shows its assets beside its script.
-      expect(stack.store.listEvents({ mac: '52:54:00:aa:bb:cc' }).map((e) => e.kind).sort()).toEqual(['asset', 'asset', 'script']);
+      expect((await stack.store.listEvents({ mac: '52:54:00:aa:bb:cc' })).map((e) => e.kind).sort()).toEqual(['asset', 'asset', 'script']);
     } finally {
       server.close();
     }
@@ -433,7 +433,7 @@ describe('through createApp (serve wiring)', () => {
 
   // Moved here from test/http/boot.test.ts ("static files").
   it('streams a file under the asset root', async () => {
-    const { app } = makeStack({ assetRoot: root });
+    const { app } = await makeStack({ assetRoot: root });
     const res = await app.request('/assets/debian12/linux');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe(String(KERNEL.length));
@@ -455,7 +455,7 @@ describe('through createApp (serve wiring)', () => {
     ['/assets/debian12', [404]],
     ['/assets/%zz', [400]],
   ])('app.request refuses %s', async (path, statuses) => {
-    const { app } = makeStack({ assetRoot: root });
+    const { app } = await makeStack({ assetRoot: root });
     const res = await app.request(path);
     expect(statuses).toContain(res.status);
     const text = await res.text();

@@ -15,7 +15,7 @@ describe('/loaders/:name', () => {
   it('serves Debian’s ipxe.efi through its link into /boot when the loader root has none', async () => {
     if (!existsSync(PACKAGED)) throw new Error(`${PACKAGED} is missing: install Debian's ipxe package (scripts/install-e2e-test-deps.sh)`);
     const root = mkdtempSync(join(tmpdir(), 'cb-loaders-'));
-    const { app } = makeStack({ loaderRoot: root });
+    const { app } = await makeStack({ loaderRoot: root });
     const res = await app.request('/loaders/ipxe.efi');
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(readFileSync(realpathSync(PACKAGED)))).toBe(true);
@@ -27,7 +27,7 @@ describe('/loaders/:name', () => {
   it('still refuses a link in the loader root that leads out of it', async () => {
     const root = mkdtempSync(join(tmpdir(), 'cb-loaders-'));
     symlinkSync('/etc/passwd', join(root, 'evil.efi'));
-    const { app } = makeStack({ loaderRoot: root });
+    const { app } = await makeStack({ loaderRoot: root });
     expect((await app.request('/loaders/evil.efi')).status).toBe(404);
   });
 });
