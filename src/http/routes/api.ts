@@ -72,7 +72,8 @@ export interface ApiDeps {
   store: AsyncStore;
   boot: BootService;
   events?: EventLog;
-  tokenSha256: () => string;
+  /** The admin token's sha256 (hex); may be read from the database per request (a rotation on another node counts at once). */
+  tokenSha256: () => string | Promise<string>;
   /** Failed bearer tokens per client address; default 10 a minute (as the UI's sign-in form). */
   authLimiter?: FailureLimiter;
   now?: () => number;
@@ -106,7 +107,7 @@ export function apiRoutes(deps: ApiDeps): Hono {
     }
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const expected = Buffer.from(deps.tokenSha256(), 'hex');
+    const expected = Buffer.from(await deps.tokenSha256(), 'hex');
     const given = m ? Buffer.from(tokenHash(m[1]!), 'hex') : Buffer.alloc(expected.length);
     if (!m || expected.length !== given.length || !timingSafeEqual(expected, given)) {
       // A request without credentials is not a guess; a wrong token (or a mangled header) is.
