@@ -2,13 +2,18 @@
  * The built CLI against a fresh data directory: what an admin types.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, requireBuilt, run } from './helpers/process.js';
 
+/** The CLI on SQLite in dataDir (a DATABASE_URL in the caller's environment would send it to PostgreSQL). */
 function cli(dataDir: string, ...args: string[]) {
-  return run(process.execPath, [CLI, ...args, '--data-dir', dataDir, '--base-url', 'http://10.0.0.5:8080']);
+  return cliWith({ DATABASE_URL: '' }, dataDir, ...args);
+}
+
+function cliWith(env: Record<string, string>, dataDir: string, ...args: string[]) {
+  return run(process.execPath, [CLI, ...args, '--data-dir', dataDir, '--base-url', 'http://10.0.0.5:8080'], { env });
 }
 
 describe('chainboot CLI', () => {
@@ -100,5 +105,34 @@ describe('chainboot tasks', () => {
     const timeline = await cli(dir, 'hosts', 'timeline', '08:00:27:00:00:02');
     expect(timeline.stdout).toMatch(/task 2 \(wipe\): new → pending/);
     expect(timeline.stdout).toMatch(/task 2 \(wipe\): pending → cancelled/);
+  });
+});
+
+describe('chainboot with a DATABASE_URL', () => {
+  it('refuses backup and restore under PostgreSQL, pointing to pg_dump, without opening any database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    // Port 1 on loopback: nothing answers there, and nothing must try.
+    const env = { DATABASE_URL: 'postgres://chainboot:hunter2@127.0.0.1:1/chainboot' };
+    const backup = await cliWith(env, dir, 'backup', join(dir, 'copy.db'));
+    expect(backup.code).toBe(2);
+    expect(backup.stderr).toContain('backup copies the embedded SQLite database only');
+    expect(backup.stderr).toContain('pg_dump');
+    expect(backup.stderr).toContain('postgres://chainboot:***@127.0.0.1:1/chainboot');
+    expect(backup.stderr).not.toContain('hunter2');
+    const restore = await cliWith(env, dir, 'restore', join(dir, 'copy.db'));
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toContain('pg_restore');
+    expect(restore.stderr).not.toContain('hunter2');
+    expect(existsSync(join(dir, 'chainboot.db'))).toBe(false);
+    expect(existsSync(join(dir, 'copy.db'))).toBe(false);
+  });
+
+  it('refuses a DATABASE_URL that is not postgres:// as a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    const r = await cliWith({ DATABASE_URL: 'mysql://root:pw@127.0.0.1/chainboot' }, dir, 'hosts', 'list');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    expect(r.stderr).not.toContain(':pw@');
+    expect(existsSync(join(dir, 'chainboot.db'))).toBe(false);
   });
 });

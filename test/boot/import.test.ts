@@ -32,28 +32,28 @@ describe('parseHostOs', () => {
 });
 
 describe('import into the database', () => {
-  function stack() {
-    const s = makeStack();
-    s.store.createProfile(profileInputSchema.parse({ name: 'centos-5.5-i386', kind: 'linux', kernel: 'centos/vmlinuz', initrds: ['centos/initrd.img'] }));
-    s.store.createProfile(profileInputSchema.parse({ name: 'debian-12', kind: 'local' }));
+  async function stack() {
+    const s = await makeStack();
+    await s.store.createProfile(profileInputSchema.parse({ name: 'centos-5.5-i386', kind: 'linux', kernel: 'centos/vmlinuz', initrds: ['centos/initrd.img'] }));
+    await s.store.createProfile(profileInputSchema.parse({ name: 'debian-12', kind: 'local' }));
     return s;
   }
 
-  it('takes all lines of a good file, updating hosts that exist', () => {
-    const s = stack();
-    s.store.createHost({ mac: '08:00:27:4d:4d:ab', hostname: 'old', profile: null });
-    const r = s.admin.importHostOs('08:00:27:4d:4d:aa, centos-5.5-i386\n08:00:27:4d:4d:ab, debian-12, web02\n');
+  it('takes all lines of a good file, updating hosts that exist', async () => {
+    const s = await stack();
+    await s.store.createHost({ mac: '08:00:27:4d:4d:ab', hostname: 'old', profile: null });
+    const r = await s.admin.importHostOs('08:00:27:4d:4d:aa, centos-5.5-i386\n08:00:27:4d:4d:ab, debian-12, web02\n');
     expect(r).toMatchObject({ ok: true, added: 1, updated: 1 });
-    expect(s.store.getHost('08:00:27:4d:4d:aa')?.profile).toBe('centos-5.5-i386');
-    expect(s.store.getHost('08:00:27:4d:4d:ab')).toMatchObject({ profile: 'debian-12', hostname: 'web02' });
+    expect((await s.store.getHost('08:00:27:4d:4d:aa'))?.profile).toBe('centos-5.5-i386');
+    expect(await s.store.getHost('08:00:27:4d:4d:ab')).toMatchObject({ profile: 'debian-12', hostname: 'web02' });
   });
 
-  it('takes none of a file with one bad line', () => {
-    const s = stack();
-    const r = s.admin.importHostOs('08:00:27:4d:4d:aa, centos-5.5-i386\n08:00:27:4d:4d:ab, nosuch\n');
+  it('takes none of a file with one bad line', async () => {
+    const s = await stack();
+    const r = await s.admin.importHostOs('08:00:27:4d:4d:aa, centos-5.5-i386\n08:00:27:4d:4d:ab, nosuch\n');
     expect(r.ok).toBe(false);
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatchObject({ line: 2 });
-    expect(s.store.listHosts().total).toBe(0);
+    expect((await s.store.listHosts()).total).toBe(0);
   });
 });

@@ -9,7 +9,7 @@ async function json(res: Response) {
 
 describe('API authentication', () => {
   it('refuses requests without the bearer token', async () => {
-    const { app } = makeStack();
+    const { app } = await makeStack();
     const res = await app.request('/api/v1/hosts');
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('Bearer');
@@ -18,14 +18,14 @@ describe('API authentication', () => {
   });
 
   it('leaves boot endpoints open', async () => {
-    const { app } = makeStack();
+    const { app } = await makeStack();
     expect((await app.request('/ipxe?mac=08:00:27:00:00:01')).status).toBe(200);
   });
 });
 
 describe('hosts', () => {
   it('creates, reads, patches and deletes, normalising the MAC', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     expect((await json(await api('/profiles', { method: 'POST', json: linux }))).status).toBe(201);
     const created = await json(await api('/hosts', { method: 'POST', json: { mac: '08-00-27-4D-4D-AA', hostname: 'web01', profile: 'debian-12', variables: { disk: '/dev/sda', count: 2 } } }));
     expect(created.status).toBe(201);
@@ -53,22 +53,22 @@ describe('hosts', () => {
     [{ mac: '08:00:27:4d:4d:aa', profile: 'missing' }, 'profile "missing" does not exist'],
     [{ mac: '08:00:27:4d:4d:aa', extra: 1 }, 'extra'],
   ])('refuses %j with a message naming the field', async (input, message) => {
-    const { api, store } = makeStack();
+    const { api, store } = await makeStack();
     const r = await json(await api('/hosts', { method: 'POST', json: input }));
     expect([400, 404]).toContain(r.status);
     expect(r.body.error).toContain(message);
-    expect(store.listHosts().total).toBe(0);
+    expect((await store.listHosts()).total).toBe(0);
   });
 
   it('refuses a body that is not JSON', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     const res = await api('/hosts', { method: 'POST', body: '{mac:', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as any).error).toMatch(/body must be JSON/);
   });
 
   it('answers 409 for a duplicate MAC in any spelling', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     await api('/hosts', { method: 'POST', json: { mac: '08:00:27:4d:4d:aa' } });
     const r = await json(await api('/hosts', { method: 'POST', json: { mac: '08-00-27-4d-4d-AA' } }));
     expect(r.status).toBe(409);
@@ -77,7 +77,7 @@ describe('hosts', () => {
 
 describe('profiles', () => {
   it('validates per kind and names the field', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     const r1 = await json(await api('/profiles', { method: 'POST', json: { name: 'x', kind: 'linux' } }));
     expect(r1.status).toBe(400);
     expect(r1.body.error).toContain('kernel');
@@ -96,7 +96,7 @@ describe('profiles', () => {
   });
 
   it('patches, refuses to delete a profile in use, then deletes', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     await api('/profiles', { method: 'POST', json: linux });
     const p = await json(await api('/profiles/debian-12', { method: 'PATCH', json: { cmdline: 'quiet' } }));
     expect(p.body).toMatchObject({ cmdline: 'quiet', kernel: 'debian12/linux' });
@@ -111,7 +111,7 @@ describe('profiles', () => {
 
 describe('templates', () => {
   it('saves versions, refuses a broken template with its line, restores', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     const name = 'kickstart/custom.cfg';
     const v1 = await json(await api(`/templates/${name}`, { method: 'PUT', json: { body: 'network --hostname=<%= it.vars.hostname %>\n', comment: 'first' } }));
     expect(v1).toMatchObject({ status: 201, body: { version: 1 } });
@@ -131,7 +131,7 @@ describe('templates', () => {
   });
 
   it('refuses bad template names', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     const r = await json(await api('/templates/../etc/passwd', { method: 'PUT', json: { body: 'x' } }));
     expect(r.status).toBeGreaterThanOrEqual(400);
     const r2 = await json(await api('/templates/NoExt', { method: 'PUT', json: { body: 'x' } }));
@@ -140,8 +140,8 @@ describe('templates', () => {
   });
 
   it('an admin-saved template overrides the shipped one by name', async () => {
-    const { api, app, store } = makeStack();
-    store.createHost({ mac: '08:00:27:4d:4d:aa', hostname: 'web01' });
+    const { api, app, store } = await makeStack();
+    await store.createHost({ mac: '08:00:27:4d:4d:aa', hostname: 'web01' });
     await api('/templates/ipxe/local.ipxe', { method: 'PUT', json: { body: '#!ipxe\necho custom local for <%= it.host.hostname %>\nexit\n' } });
     const res = await app.request('/ipxe?mac=08:00:27:4d:4d:aa');
     expect(await res.text()).toBe('#!ipxe\necho custom local for web01\nexit\n');
@@ -152,22 +152,22 @@ describe('templates', () => {
 
 describe('preview and events', () => {
   it('previews without recording or registering the host', async () => {
-    const { api, store, events } = makeStack();
+    const { api, store, events } = await makeStack();
     const r = await json(await api('/preview?mac=08:00:27:4d:4d:aa'));
     expect(r.body).toMatchObject({ status: 200, template: 'ipxe/local.ipxe' });
     expect(r.body.body.startsWith('#!ipxe')).toBe(true);
-    events.flush();
-    expect(store.listHosts().total).toBe(0);
-    expect(store.listEvents()).toHaveLength(0);
+    await events.flush();
+    expect((await store.listHosts()).total).toBe(0);
+    expect(await store.listEvents()).toHaveLength(0);
   });
 
   it('records what each client asked for and what it was given', async () => {
-    const { app, api, events } = makeStack();
+    const { app, api, events } = await makeStack();
     await api('/profiles', { method: 'POST', json: linux });
     await api('/hosts', { method: 'POST', json: { mac: '08:00:27:4d:4d:aa', profile: 'debian-12' } });
     await app.request('/ipxe?mac=08-00-27-4d-4d-aa&arch=x86_64&platform=efi');
     await app.request('/hosts/08-00-27-4d-4d-aa/preseed.cfg');
-    events.flush();
+    await events.flush();
     const r = await json(await api('/events?mac=08:00:27:4d:4d:aa'));
     expect(r.body.map((e: any) => [e.kind, e.request, e.status])).toEqual([
       ['file', '/hosts/08-00-27-4d-4d-aa/preseed.cfg', 200],
@@ -182,12 +182,12 @@ describe('preview and events', () => {
 
 describe('import over the API', () => {
   it('reports bad lines and imports nothing', async () => {
-    const { api, store } = makeStack();
+    const { api, store } = await makeStack();
     await api('/profiles', { method: 'POST', json: linux });
     const r = await json(await api('/import', { method: 'POST', body: '08:00:27:4d:4d:aa, debian-12\nbad line\n' }));
     expect(r.status).toBe(400);
     expect(r.body.problems).toEqual([{ line: 2, text: 'bad line', message: 'expected "MAC, profile[, hostname]", found 1 field(s)' }]);
-    expect(store.listHosts().total).toBe(0);
+    expect((await store.listHosts()).total).toBe(0);
     const ok = await json(await api('/import', { method: 'POST', body: '08:00:27:4d:4d:aa, debian-12\n' }));
     expect(ok.body).toEqual({ added: 1, updated: 0 });
   });
@@ -195,7 +195,7 @@ describe('import over the API', () => {
 
 describe('profiles a task refers to', () => {
   it('cannot be deleted: 409 naming the tasks, not a 500 from the foreign key', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     expect((await api('/profiles', { method: 'POST', json: { name: 'wipe', kind: 'local' } })).status).toBe(201);
     expect((await api('/hosts', { method: 'POST', json: { mac: '52:54:00:00:00:01' } })).status).toBe(201);
     const [task] = (await json(await api('/tasks', { method: 'POST', json: { profile: 'wipe', mac: '52:54:00:00:00:01' } }))).body;

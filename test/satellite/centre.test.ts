@@ -1,6 +1,6 @@
 /**
- * The centre's /satellite/v1 over the real service stack (in-memory SQLite
- * with the real migrations): token handling, the loader manifest, host modes
+ * The centre's /satellite/v1 over the real service stack (this run's
+ * backend, SQLite in memory or PostgreSQL, with the real migrations): token handling, the loader manifest, host modes
  * with their ETag, site overrides, and event batches that are written whole
  * or not at all.
  */
@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { buildServices } from '../../src/main.js';
 import { silentLogger } from '../../src/log.js';
-import { makeStack, TOKEN } from '../helpers/services.js';
+import { makeStack, openTestBackend, TOKEN } from '../helpers/services.js';
 
 const SAT = 'satellite-token-0123456789';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function centre(loaderRoot = '/nonexistent', satelliteToken = SAT) {
+async function centre(loaderRoot = '/nonexistent', satelliteToken = SAT) {
   const cfg = loadConfig({ argv: ['--asset-root', '/nonexistent', '--loader-root', loaderRoot, '--admin-token', TOKEN, ...(satelliteToken ? ['--satellite-token', satelliteToken] : [])] });
-  const s = buildServices(cfg, silentLogger, { dbFile: ':memory:', baseUrl: 'http://10.0.0.5:8080', eventIntervalMs: 10_000 });
+  // The backend is closed after the file's tests (openTestBackend keeps it for that).
+  const s = await buildServices(cfg, silentLogger, { backend: await openTestBackend(), baseUrl: 'http://10.0.0.5:8080', eventIntervalMs: 10_000 });
   const req = (path: string, init: RequestInit & { token?: string | null } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token !== null) headers.set('authorization', `Bearer ${init.token ?? SAT}`);
@@ -44,12 +45,12 @@ const event = (over: Record<string, unknown> = {}) => ({
 
 describe('centre: /satellite/v1', () => {
   it('is 404 while no satelliteToken is set, 401 for a missing or wrong token, 429 after ten wrong ones', async () => {
-    const off = makeStack();
+    const off = await makeStack();
     const res = await off.app.request('/satellite/v1/loaders', { headers: { authorization: `Bearer ${SAT}` } });
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('satellite API is off');
 
-    const c = centre();
+    const c = await centre();
     expect((await c.req('/hosts', { token: null })).status).toBe(401);
     const wrong = await c.req('/hosts', { token: 'not-the-satellite-token' });
     expect(wrong.status).toBe(401);
@@ -68,7 +69,7 @@ describe('centre: /satellite/v1', () => {
     writeFileSync(join(root, 'undionly.kpxe'), a);
     writeFileSync(join(root, 'custom.efi'), Buffer.from('custom'));
     writeFileSync(join(root, '.hidden'), 'no');
-    const c = centre(root);
+    const c = await centre(root);
     const first = (await (await c.req('/loaders')).json()) as { loaders: { name: string; size: number; sha256: string }[] };
     const byName = new Map(first.loaders.map((l) => [l.name, l]));
     expect(byName.get('undionly.kpxe')).toEqual({ name: 'undionly.kpxe', size: a.length, sha256: sha(a) });
@@ -86,7 +87,7 @@ describe('centre: /satellite/v1', () => {
   });
 
   it('lists hosts whose dhcpMode is not follow, with an ETag: unchanged is a 304, a change a new list', async () => {
-    const c = centre();
+    const c = await centre();
     expect((await c.api('/hosts', 'POST', { mac: '52:54:00:00:00:01', dhcpMode: 'ignore' })).status).toBe(201);
     expect((await c.api('/hosts', 'POST', { mac: '52:54:00:00:00:02', dhcpMode: 'loader' })).status).toBe(201);
     expect((await c.api('/hosts', 'POST', { mac: '52:54:00:00:00:03' })).status).toBe(201);
@@ -106,7 +107,7 @@ describe('centre: /satellite/v1', () => {
   });
 
   it('gives a site’s overrides, 404 for an unknown site', async () => {
-    const c = centre();
+    const c = await centre();
     const add = await c.api('/sites', 'POST', { name: 'branch', subnets: ['10.96.0.0/24'], loaders: { efi64: 'snponly.efi' }, menuDisplay: 'onkey', bootBaseUrl: 'http://centre.example:8080' });
     expect(add.status).toBe(201);
     const r = await c.req('/site/branch');
@@ -116,10 +117,10 @@ describe('centre: /satellite/v1', () => {
   });
 
   describe('POST /events', () => {
-    const post = (c: ReturnType<typeof centre>, body: unknown) => c.req('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-    const count = async (c: ReturnType<typeof centre>) => {
+    const post = (c: Awaited<ReturnType<typeof centre>>, body: unknown) => c.req('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const count = async (c: Awaited<ReturnType<typeof centre>>) => {
       await c.events.flush();
-      return c.store.listEvents({ limit: 1000 }).length;
+      return (await c.store.listEvents({ limit: 1000 })).length;
     };
 
     it.each([
@@ -135,7 +136,7 @@ describe('centre: /satellite/v1', () => {
       ['a bad satellite name', { satellite: 'a b', events: [event()] }],
       ['1001 events', { events: Array.from({ length: 1001 }, () => event()) }],
     ])('refuses %s with 400 and writes nothing', async (_what, body) => {
-      const c = centre();
+      const c = await centre();
       const before = await count(c);
       const res = await post(c, body);
       expect(res.status).toBe(400);
@@ -144,14 +145,14 @@ describe('centre: /satellite/v1', () => {
     });
 
     it('refuses a body over the limit with 413', async () => {
-      const c = centre();
+      const c = await centre();
       const res = await post(c, JSON.stringify({ events: [event({ request: 'x'.repeat(3 * 1024 * 1024) })] }));
       expect(res.status).toBe(413);
       expect(await count(c)).toBe(0);
     });
 
     it('writes a good batch, each event naming the satellite, and the host timeline shows the site’s steps', async () => {
-      const c = centre();
+      const c = await centre();
       expect((await c.api('/hosts', 'POST', { mac: '52:54:00:aa:bb:01' })).status).toBe(201);
       const at = Date.now() - 5000;
       const res = await post(c, {

@@ -111,7 +111,7 @@ describe('sites API', () => {
   const branch = { name: 'branch-1', subnets: ['10.20.0.0/16'], relays: ['10.20.0.1'], assetBaseUrl: 'http://10.20.0.5:8081/assets/', bootBaseUrl: 'http://203.0.113.10:8080', loaders: { efi64: 'snponly.efi' } };
 
   it('creates, reads, patches with optimistic concurrency and deletes', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     const created = await json(await api('/sites', { method: 'POST', json: branch }));
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'branch-1', assetBaseUrl: 'http://10.20.0.5:8081/assets', loaders: { efi64: 'snponly.efi' }, version: 1 });
@@ -144,26 +144,26 @@ describe('sites API', () => {
     [{ name: 's', menuDisplay: 'sometimes' }, 'menuDisplay'],
     [{ name: 's', extra: 1 }, 'extra'],
   ])('refuses %j with a message naming the field, writing nothing', async (input, message) => {
-    const { api, sites } = makeStack();
+    const { api, sites } = await makeStack();
     const r = await json(await api('/sites', { method: 'POST', json: input }));
     expect(r.status).toBe(400);
     expect(r.body.error).toContain(message);
-    expect(sites.store.list()).toEqual([]);
+    expect(await sites.store.list()).toEqual([]);
   });
 
   it('refuses a relay or subnet another site already claims, and a duplicate name', async () => {
-    const { api, sites } = makeStack();
+    const { api, sites } = await makeStack();
     expect((await api('/sites', { method: 'POST', json: branch })).status).toBe(201);
     const dupNet = await json(await api('/sites', { method: 'POST', json: { name: 'other', subnets: ['10.20.0.0/16'], relays: ['10.20.0.1'] } }));
     expect(dupNet.status).toBe(400);
     expect(dupNet.body.error).toContain('relay 10.20.0.1 already belongs to site "branch-1"');
     expect(dupNet.body.error).toContain('subnet 10.20.0.0/16 already belongs to site "branch-1"');
     expect((await api('/sites', { method: 'POST', json: { name: 'branch-1' } })).status).toBe(409);
-    expect(sites.store.list().map((s) => s.name)).toEqual(['branch-1']);
+    expect((await sites.store.list()).map((s) => s.name)).toEqual(['branch-1']);
   });
 
   it('keeps a profile that is a site default from being deleted', async () => {
-    const { api } = makeStack();
+    const { api } = await makeStack();
     expect((await api('/profiles', { method: 'POST', json: { name: 'local-first', kind: 'local' } })).status).toBe(201);
     expect((await api('/sites', { method: 'POST', json: { name: 'lab', defaultProfile: 'local-first' } })).status).toBe(201);
     const del = await json(await api('/profiles/local-first', { method: 'DELETE' }));
@@ -184,12 +184,12 @@ describe('rendering for a site', () => {
   }
 
   it('fetches big assets from the site cache with ?v= and scripts from the centre as the site reaches it', async () => {
-    const s = stackWithAssets();
+    const s = await stackWithAssets();
     expect((await s.api('/profiles', { method: 'POST', json: linux })).status).toBe(201);
     expect((await s.api('/hosts', { method: 'POST', json: { mac: '52:54:00:00:00:01', profile: 'debian-12' } })).status).toBe(201);
     expect((await s.api('/sites', { method: 'POST', json: { name: 'branch', subnets: ['10.20.0.0/16'], assetBaseUrl: 'http://10.20.0.5:8081/cb-assets', bootBaseUrl: 'http://203.0.113.10:8080' } })).status).toBe(201);
 
-    const remote = s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '10.20.1.9', record: true });
+    const remote = await s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '10.20.1.9', record: true });
     const v = /\/debian12\/linux\?v=([A-Za-z0-9_-]+)/.exec(remote.body)?.[1];
     expect(v).toBeDefined();
     expect(remote.body).toContain(`kernel http://10.20.0.5:8081/cb-assets/debian12/linux?v=${v}`);
@@ -199,16 +199,16 @@ describe('rendering for a site', () => {
     const asset = await s.app.request('/assets/debian12/linux');
     expect(asset.headers.get('etag')).toBe(`"${v}"`);
 
-    const local = s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '192.168.1.9', record: true });
+    const local = await s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '192.168.1.9', record: true });
     expect(local.body).toContain(`kernel http://10.0.0.5:8080/assets/debian12/linux?v=${v}`);
     expect(local.body).toContain('ks=http://10.0.0.5:8080/hosts/52-54-00-00-00-01/ks.cfg');
 
-    const entry = s.boot.entry('10.20.1.9');
+    const entry = await s.boot.entry('10.20.1.9');
     expect(entry.body).toContain('http://203.0.113.10:8080/ipxe');
     expect(entry.summary).toBe('entry script (site branch)');
 
     await s.events.flush();
-    const events = s.store.listEvents({ mac: '52:54:00:00:00:01', limit: 10 });
+    const events = await s.store.listEvents({ mac: '52:54:00:00:00:01', limit: 10 });
     const sitesSeen = events.map((e) => (e.detail as { site?: string } | null)?.site ?? null);
     expect(sitesSeen).toHaveLength(2);
     expect(sitesSeen).toContain('branch');
@@ -220,16 +220,16 @@ describe('rendering for a site', () => {
   });
 
   it('uses the site default profile for hosts without one, and "-" to boot locally where the server has a default', async () => {
-    const s = stackWithAssets();
+    const s = await stackWithAssets();
     expect((await s.api('/profiles', { method: 'POST', json: linux })).status).toBe(201);
     expect((await s.api('/profiles', { method: 'POST', json: { ...linux, name: 'rescue', cmdline: 'rescue' } })).status).toBe(201);
     s.live.setDefaultProfile('debian-12');
     expect((await s.api('/sites', { method: 'POST', json: { name: 'lab', subnets: ['10.30.0.0/16'], defaultProfile: 'rescue' } })).status).toBe(201);
     expect((await s.api('/sites', { method: 'POST', json: { name: 'dark', subnets: ['10.40.0.0/16'], defaultProfile: '-' } })).status).toBe(201);
     const mac = '52:54:00:00:00:02';
-    expect(s.boot.script({ mac, client: {}, clientIp: '10.30.0.7', record: false }).summary).toContain('rescue');
-    expect(s.boot.script({ mac, client: {}, clientIp: '10.40.0.7', record: false }).summary).toMatch(/^local/);
-    expect(s.boot.script({ mac, client: {}, clientIp: '192.168.0.7', record: false }).summary).toContain('debian-12');
+    expect((await s.boot.script({ mac, client: {}, clientIp: '10.30.0.7', record: false })).summary).toContain('rescue');
+    expect((await s.boot.script({ mac, client: {}, clientIp: '10.40.0.7', record: false })).summary).toMatch(/^local/);
+    expect((await s.boot.script({ mac, client: {}, clientIp: '192.168.0.7', record: false })).summary).toContain('debian-12');
   });
 });
 
@@ -238,7 +238,7 @@ describe('versioned asset URLs at the asset route', () => {
     const root = mkdtempSync(join(tmpdir(), 'cb-v-'));
     mkdirSync(join(root, 'k'));
     writeFileSync(join(root, 'k', 'vmlinuz'), 'one');
-    const { app } = makeStack({ assetRoot: root });
+    const { app } = await makeStack({ assetRoot: root });
     const etag = (await app.request('/assets/k/vmlinuz', { method: 'HEAD' })).headers.get('etag')!;
     const v = etag.replace(/"/g, '');
     const current = await app.request(`/assets/k/vmlinuz?v=${v}`);
