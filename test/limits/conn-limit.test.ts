@@ -257,7 +257,7 @@ describe('wired as serve wires it (@hono/node-server, the real app)', () => {
   it('limits connections per client and answers a 100 MB declared body with 413 before reading it', async () => {
     const { serve } = await import('@hono/node-server');
     const { makeStack, TOKEN } = await import('../helpers/services.js');
-    const { app } = makeStack();
+    const { app } = await makeStack();
     const server = await new Promise<Server>((done) => {
       const srv = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => done(srv as Server));
     });
