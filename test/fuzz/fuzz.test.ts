@@ -18,7 +18,7 @@ describe(`fuzz (seed ${SEED})`, () => {
       try {
         await fc.assert(property, { seed: SEED, numRuns: c.runs, endOnFailure: false });
       } finally {
-        dispose?.();
+        await dispose?.();
       }
     });
   }

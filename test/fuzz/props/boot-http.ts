@@ -21,11 +21,15 @@ export const bootHttpCases: FuzzCase[] = [
   {
     name: 'http: boot endpoints and /assets answer any query or path without a 500',
     runs: 300,
-    setup: () => {
+    setup: async () => {
       const tree = makeTree();
-      const { app } = makeStack({ assetRoot: tree.root, loaderRoot: tree.root, defaultProfile: undefined });
+      const stack = await makeStack({ assetRoot: tree.root, loaderRoot: tree.root, defaultProfile: undefined });
+      const { app } = stack;
       return {
-        dispose: tree.dispose,
+        dispose: async () => {
+          tree.dispose();
+          await stack.close();
+        },
         property: fc.asyncProperty(fc.constantFrom('/ipxe?', '/hosts/', '/pxelinux.cfg/', '/assets/', '/loaders/', '/boot.ipxe?'), query, seg, seg, async (path, q, s1, s2) => {
           const url = path.endsWith('?') ? path + q : path + (path === '/hosts/' ? `${s1}/${s2}` : `${s1}${s2 ? '/' + s2 : ''}`);
           let res: Response;
