@@ -29,13 +29,14 @@ describe('event writer from TypeScript sources', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chainboot-events-'));
     dirs.push(dir);
     const cfg = loadConfig({ argv: ['--admin-token', 'x'.repeat(20), '--data-dir', dir, '--dhcp', 'off', '--tftp', 'off'] });
-    const s = buildServices(cfg, silentLogger, { eventWorker: true, baseUrl: 'http://10.0.0.5:8080' });
+    const s = await buildServices(cfg, silentLogger, { eventWorker: true, baseUrl: 'http://10.0.0.5:8080' });
     s.events.record({ mac: '52:54:00:00:00:09', clientIp: '10.0.0.9', kind: 'http', request: 'GET /boot.ipxe', result: 'script', status: 200 });
     await s.events.flush();
-    const rows = s.store.listEvents({ mac: '52:54:00:00:00:09' });
+    const rows = await s.store.listEvents({ mac: '52:54:00:00:00:09' });
     expect(rows.map((r) => r.request)).toEqual(['GET /boot.ipxe']);
+    expect(s.backend.kind).toBe('sqlite');
     await s.events.close();
-    s.db.$client.close();
+    await s.backend.close();
   });
 });
 
