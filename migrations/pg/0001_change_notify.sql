@@ -36,4 +36,8 @@ BEGIN
 END
 $$;
 --> statement-breakpoint
-CREATE TRIGGER "hosts_notify_dhcp" AFTER INSERT OR DELETE OR UPDATE OF "dhcp_mode", "mac" ON "hosts" FOR EACH ROW EXECUTE FUNCTION "chainboot_notify_host"();
+CREATE TRIGGER "hosts_notify_dhcp" AFTER INSERT OR DELETE ON "hosts" FOR EACH ROW EXECUTE FUNCTION "chainboot_notify_host"();
+--> statement-breakpoint
+CREATE TRIGGER "hosts_notify_dhcp_change" AFTER UPDATE OF "dhcp_mode", "mac" ON "hosts" FOR EACH ROW
+	WHEN (OLD."dhcp_mode" IS DISTINCT FROM NEW."dhcp_mode" OR OLD."mac" IS DISTINCT FROM NEW."mac")
+	EXECUTE FUNCTION "chainboot_notify_host"();

@@ -193,6 +193,17 @@ describe('PostgreSQL backend, two nodes on one database', () => {
     expect(b.hostLookup.stats.hosts).toBe(1);
     expect(b.hostLookup.stats.unknown).toBeGreaterThan(0);
     expect(b.hostLookup.stats.asked).toBeGreaterThan(0);
+    // Only a change of dhcpMode (or a new or deleted host) is notified: other edits and the boot event
+    // writer's last-seen updates are not. Notifications arrive in commit order, so once the dhcpMode change
+    // below is seen, any notification of the edits before it would have been counted.
+    const before = b.watcher.hostNotifications;
+    await a.store.updateHost(MAC(2), { hostname: 'renamed', dhcpMode: 'follow' });
+    await a.writeEvents([{ at: 1, mac: MAC(2), kind: 'script', request: '/ipxe', result: 'x', status: 200 }], new Map([[MAC(2), { first: 1, at: 1 }]]));
+    await a.store.updateHost(MAC(2), { dhcpMode: 'ignore' });
+    await until('B sees the host as ignore', () => b.hostLookup(MAC(2))?.dhcpMode === 'ignore');
+    expect(b.watcher.hostNotifications - before).toBe(1);
+    await a.store.updateHost(MAC(2), { dhcpMode: 'follow' });
+    await until('B sees the host as follow', () => b.hostLookup(MAC(2))?.dhcpMode === 'follow');
     // Many hosts at once (an import): every one arrives.
     await a.store.importHosts(Array.from({ length: 300 }, (_, i) => ({ mac: MAC(100 + i), profile: '' })));
     await until('B sees all 300 imported hosts', () => b.hostLookup.stats.hosts === 301);
@@ -271,6 +282,18 @@ describe('PostgreSQL backend, two nodes on one database', () => {
     expect(await stopping.run({ maxAgeDays: 30, maxCount: 10 })).toMatchObject({ byAge: 200, byCount: 0, batches: 2 });
     expect(await count()).toBe(420);
     await stopping.idle();
+  });
+
+  it('retention passes on both nodes at once: no waiting on each other, every old event deleted once', async () => {
+    const NOW = 1_764_000_000_000;
+    const { url, a, b } = await twoNodes({ now: () => NOW });
+    for (let k = 0; k < 4; k++) {
+      await a.writeEvents(Array.from({ length: 1000 }, (_, i) => ({ at: NOW - 90 * 86_400_000 + k * 1000 + i, mac: MAC(i), kind: 'script', request: '/ipxe', result: 'x', status: 200 })), new Map());
+    }
+    await a.writeEvents(Array.from({ length: 10 }, (_, i) => ({ at: NOW - i, mac: MAC(i), kind: 'script', request: '/ipxe', result: 'x', status: 200 })), new Map());
+    const [ra, rb] = await Promise.all([a, b].map((n) => n.retention({ batchSize: 50, now: () => NOW }).run({ maxAgeDays: 30, maxCount: 0 })));
+    expect(ra!.byAge + rb!.byAge).toBe(4000);
+    expect(await sql(url, 'select count(*)::int as n from boot_events')).toEqual([{ n: 10 }]);
   });
 
   it('close() twice is fine, and a closed backend refuses fresh()', async () => {

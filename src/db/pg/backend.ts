@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { desc } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Backend, RetentionPasses } from '../backend.js';
 import type { Host, Site, TemplateVersion } from '../schema.js';
 import type { CachedHostLookup } from '../../dhcp/host-cache.js';
@@ -108,7 +108,11 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
   const loadedAt: { templates?: string; sites?: string } = {};
 
   async function loadTemplates(): Promise<void> {
-    const rows = await db.selectDistinctOn([templates.name]).from(templates).orderBy(templates.name, desc(templates.version));
+    // The newest version of each name through the (name, version) index; only those rows' bodies are read.
+    const rows = await db
+      .select()
+      .from(templates)
+      .where(sql`(${templates.name}, ${templates.version}) in (select name, max(version) from templates group by name)`);
     latest = new Map(rows.map((t) => [t.name, t]));
   }
   async function loadSites(): Promise<void> {

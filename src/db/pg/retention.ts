@@ -10,9 +10,9 @@
  * counting the table. Ids a rolled-back batch took are gaps below max(id): then
  * fewer than M are kept, never more (as on SQLite).
  *
- * Two nodes may run passes at the same time: each DELETE takes whatever rows
- * the other has not deleted yet, and the counts each reports are the rows it
- * deleted itself.
+ * Two nodes may run passes at the same time: each batch skips the rows the
+ * other is deleting (FOR UPDATE SKIP LOCKED), and the counts each reports are
+ * the rows it deleted itself.
  */
 import type { PgDb } from './client.js';
 import type { RetentionOptions, RetentionPolicy, RetentionResult } from '../retention.js';
@@ -20,8 +20,9 @@ import type { RetentionOptions, RetentionPolicy, RetentionResult } from '../rete
 const DAY_MS = 86_400_000;
 
 // Both walk an index from its old end, LIMITed: each batch costs the same however big the table.
-const DELETE_OLDER = 'delete from boot_events where id in (select id from boot_events where at < $1 order by at limit $2)';
-const DELETE_UP_TO = 'delete from boot_events where id in (select id from boot_events where id <= $1 order by id limit $2)';
+// SKIP LOCKED: two nodes' passes at once take different rows instead of waiting for (or deadlocking with) each other.
+const DELETE_OLDER = 'delete from boot_events where id in (select id from boot_events where at < $1 order by at limit $2 for update skip locked)';
+const DELETE_UP_TO = 'delete from boot_events where id in (select id from boot_events where id <= $1 order by id limit $2 for update skip locked)';
 const MAX_ID = 'select max(id)::text as top from boot_events';
 
 export function createPgRetention(db: PgDb, opts: RetentionOptions = {}) {
