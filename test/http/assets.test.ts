@@ -213,7 +213,7 @@ describe('conditional requests', () => {
     await first.arrayBuffer();
     const etag = first.headers.get('etag')!;
     const lm = first.headers.get('last-modified')!;
-    for (const h of [{ 'if-none-match': etag }, { 'if-none-match': `"other", ${etag}` }, { 'if-modified-since': lm }, { 'if-none-match': '*' }]) {
+    for (const h of [{ 'if-none-match': etag }, { 'if-none-match': `"other", ${etag}` }, { 'if-modified-since': lm }, { 'if-none-match': '*' }] as Record<string, string>[]) {
       const res = await get('/assets/debian12/linux', h);
       expect(res.status, JSON.stringify(h)).toBe(304);
       expect(res.headers.get('etag')).toBe(etag);
