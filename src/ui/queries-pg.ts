@@ -50,7 +50,9 @@ function orderBy(sort: HostSort, dir: 'asc' | 'desc'): string {
   const mac = 'h.mac collate "C" asc';
   switch (sort) {
     case 'mac':
-      return `h.mac collate "C" ${d}`;
+      // No COLLATE here, so hosts_mac_unique (built with the database's collation) serves the order: stored MACs are
+      // all aa:bb:cc:dd:ee:ff in lower-case hex, which every collation orders as bytes do.
+      return `h.mac ${d}`;
     case 'hostname':
       return `(h.hostname is null), ${fold('h.hostname')} collate "C" ${d}, ${mac}`;
     case 'profile':
@@ -64,6 +66,11 @@ function orderBy(sort: HostSort, dir: 'asc' | 'desc'): string {
     case 'status':
       return `${STATUS} collate "C" ${d}, ${mac}`;
   }
+}
+
+/** The SQL the first step of hostsPage runs on PostgreSQL (no search), for EXPLAIN in tests. */
+export function pgHostsPageSql(sort: HostSort, dir: 'asc' | 'desc'): string {
+  return `select h.id ${FROM} order by ${orderBy(sort, dir)} limit 50 offset 0`;
 }
 
 /** The text up to its first NUL: SQLite reads a LIKE pattern as a C string. */

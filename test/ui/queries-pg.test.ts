@@ -21,7 +21,8 @@ import type { Backend as ServiceBackend } from '../../src/db/backend.js';
 import type { NewBootEvent } from '../../src/db/schema.js';
 import type { SeenHost } from '../../src/db/store.js';
 import { HOST_SORTS, uiQueriesFor, type UiQueries } from '../../src/ui/queries.js';
-import { createPgUiQueries } from '../../src/ui/queries-pg.js';
+import { createPgUiQueries, pgHostsPageSql } from '../../src/ui/queries-pg.js';
+import { sql } from 'drizzle-orm';
 import { pgProblem, startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { awaitable, makeClock, openPgBackend, START, TASK_KEY, type AnyStore, type AnyTaskStore, type Clock } from '../db/backends.js';
 import type { PgDb } from '../../src/db/pg/client.js';
@@ -331,6 +332,18 @@ describe('PostgreSQL UI queries answer as the SQLite ones', () => {
     const known = await same('host profiles', (q) => q.hostProfiles(macs));
     expect(known.size).toBe(3);
     await same('host profiles of none', (q) => q.hostProfiles([]));
+  });
+
+  it('the default order (MAC) can be read off hosts_mac_unique on PostgreSQL, whatever the collation', async () => {
+    const db = (pg as Side & { db: PgDb }).db;
+    const plan = await db.transaction(async (tx) => {
+      // Sorting priced out: a plan that still sorts could not use the index for this order.
+      await tx.execute(sql`set local enable_sort = off`);
+      await tx.execute(sql`set local enable_seqscan = off`);
+      return (await tx.execute(sql.raw('explain ' + pgHostsPageSql('mac', 'asc')))).rows.map((r) => String(Object.values(r)[0])).join('\n');
+    });
+    expect(plan).toMatch(/hosts_mac_unique/);
+    expect(plan).not.toMatch(/\bSort\b/);
   });
 
   it('a host page is one snapshot on PostgreSQL even while hosts are added', async () => {
