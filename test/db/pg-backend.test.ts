@@ -296,6 +296,12 @@ describe('PostgreSQL backend, two nodes on one database', () => {
     expect(await sql(url, 'select count(*)::int as n from boot_events')).toEqual([{ n: 10 }]);
   });
 
+  it('an open that fails (here: not migrated, migrate: false) says why and leaves no connection behind', async () => {
+    const url = await newDatabase();
+    await expect(openPgBackend(url, { migrate: false })).rejects.toThrow(/^PostgreSQL at .*change_counters|relation .* does not exist/);
+    await until('no connection left', async () => (await sql(url, 'select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()'))[0]!.n === 0);
+  });
+
   it('close() twice is fine, and a closed backend refuses fresh()', async () => {
     const url = await newDatabase();
     const b = await openPgBackend(url, {});

@@ -262,8 +262,12 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
     }
   }
 
-  /** Connects and LISTENs; resolves true when listening. Never rejects. */
-  async function connect(): Promise<boolean> {
+  /**
+   * Connects and LISTENs; resolves true when listening. Never rejects. A
+   * reconnect (`catchUp`) then reloads the host map and runs a round: what
+   * changed while nobody listened is read in full.
+   */
+  async function connect(catchUp: boolean): Promise<boolean> {
     const client = new pg.Client({ connectionString: url, application_name: LISTEN_APPLICATION_NAME, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     let gone = false;
     const lost = (why: string) => {
@@ -299,9 +303,10 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
       status.pid = rows[0]?.pid;
       status.connects++;
       backoff = RECONNECT_MIN_MS;
-      // Listening now: whatever changed while it was not is read in full.
-      wantFullHostReload();
-      freshQuietly();
+      if (catchUp) {
+        wantFullHostReload();
+        freshQuietly();
+      }
       return true;
     } catch (e) {
       lost((e as Error).message);
@@ -315,7 +320,7 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
     backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined;
-      if (!closed && !listener) void connect();
+      if (!closed && !listener) void connect(true);
     }, wait);
     reconnectTimer.unref();
   }
@@ -337,24 +342,47 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
   }
 
   // ---- open ------------------------------------------------------------------
+  let freshTimer: NodeJS.Timeout | undefined;
+  let hostsTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  function shutdown(): Promise<void> {
+    closing ??= (async () => {
+      closed = true;
+      clearInterval(freshTimer);
+      clearInterval(hostsTimer);
+      clearTimeout(reconnectTimer);
+      clearTimeout(hostRetry);
+      const l = listener;
+      listener = null;
+      status.connected = false;
+      status.pid = undefined;
+      if (l) await l.end().catch(() => undefined);
+      // Rounds and host updates in flight finish (or fail) before the pool goes.
+      await Promise.allSettled([current, following, hostChain]);
+      await pool.end().catch(() => undefined);
+    })();
+    return closing;
+  }
+
+  // LISTEN first, so nothing committed after the loads below is missed. The first connection is waited
+  // for; should it fail, it is retried in the background (and its connect reloads everything).
+  await connect(false);
   try {
-    await Promise.all([reloadHosts(), round()]);
+    const hostsLoaded = hostChain.then(reloadHosts);
+    hostChain = hostsLoaded.catch(() => undefined);
+    await Promise.all([hostsLoaded, fresh()]);
   } catch (e) {
-    closed = true;
-    await pool.end().catch(() => undefined);
+    await shutdown();
     throw new Error(`PostgreSQL at ${where}: ${(e as Error).message}`);
   }
-  // The first LISTEN connection is waited for; should it fail, it is retried in the background.
-  await connect();
-  const freshTimer = setInterval(freshQuietly, FRESH_EVERY_MS);
+  freshTimer = setInterval(freshQuietly, FRESH_EVERY_MS);
   freshTimer.unref();
-  const hostsTimer = setInterval(() => {
+  hostsTimer = setInterval(() => {
     wantFullHostReload();
     pingListener();
   }, HOSTS_RELOAD_EVERY_MS);
   hostsTimer.unref();
 
-  let closing: Promise<void> | undefined;
   const backend: PgBackend = {
     kind: 'postgres',
     where,
@@ -383,24 +411,7 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
     sqlite: undefined,
     pg: db,
     watcher: status,
-    close() {
-      closing ??= (async () => {
-        closed = true;
-        clearInterval(freshTimer);
-        clearInterval(hostsTimer);
-        clearTimeout(reconnectTimer);
-        clearTimeout(hostRetry);
-        const l = listener;
-        listener = null;
-        status.connected = false;
-        status.pid = undefined;
-        if (l) await l.end().catch(() => undefined);
-        // Rounds and host updates in flight finish (or fail) before the pool goes.
-        await Promise.allSettled([current, following, hostChain]);
-        await pool.end().catch(() => undefined);
-      })();
-      return closing;
-    },
+    close: shutdown,
   };
   return backend;
 }
