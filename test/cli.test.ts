@@ -1,11 +1,12 @@
 /**
  * The built CLI against a fresh data directory: what an admin types.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, requireBuilt, run } from './helpers/process.js';
+import { startPostgres, type PgCluster } from './helpers/postgres.js';
 
 /** The CLI on SQLite in dataDir (a DATABASE_URL in the caller's environment would send it to PostgreSQL). */
 function cli(dataDir: string, ...args: string[]) {
@@ -135,4 +136,35 @@ describe('chainboot with a DATABASE_URL', () => {
     expect(r.stderr).not.toContain(':pw@');
     expect(existsSync(join(dir, 'chainboot.db'))).toBe(false);
   });
+});
+
+describe('chainboot on PostgreSQL (DATABASE_URL)', () => {
+  let cluster: PgCluster | undefined;
+  let url: string;
+  beforeAll(async () => {
+    requireBuilt();
+    cluster = startPostgres();
+    url = await cluster.createDatabase('cli');
+  });
+  afterAll(() => cluster?.stop());
+
+  it('keeps what the commands change in PostgreSQL, not in a SQLite file, and every command exits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainboot-cli-'));
+    const pg = (...args: string[]) => cliWith({ DATABASE_URL: url }, dir, ...args);
+    expect((await pg('profiles', 'add', 'wipe', '--kind', 'chain', '--url', 'http://10.9.9.9/wipe.ipxe')).code).toBe(0);
+    expect((await pg('hosts', 'add', '08:00:27:00:00:01', '--hostname', 'pg01')).code).toBe(0);
+    expect((await pg('hosts', 'list')).stdout).toMatch(/08:00:27:00:00:01\s+pg01/);
+    // A saved template is what the next command's render uses.
+    const t = join(dir, 'local.ipxe');
+    writeFileSync(t, '#!ipxe\necho from postgres <%= it.host.hostname %>\nexit\n');
+    expect((await pg('templates', 'save', 'ipxe/local.ipxe', t)).stdout).toBe('saved ipxe/local.ipxe version 1\n');
+    expect((await pg('preview', '08:00:27:00:00:01')).stdout).toBe('#!ipxe\necho from postgres pg01\nexit\n');
+    expect((await pg('sites', 'add', 'branch', '--subnet', '10.20.0.0/16')).code).toBe(0);
+    expect((await pg('sites', 'match', '10.20.3.4')).stdout).toBe('branch (client in 10.20.0.0/16)\n');
+    expect((await pg('tasks', 'assign', '08:00:27:00:00:01', '--profile', 'wipe')).stdout).toBe('task 1: 08:00:27:00:00:01 → wipe (pending)\n');
+    expect((await pg('tasks', 'list', '--state', 'pending')).stdout).toContain('wipe');
+    expect(existsSync(join(dir, 'chainboot.db'))).toBe(false);
+    // The same data directory without DATABASE_URL is a different, empty database.
+    expect((await cli(dir, 'hosts', 'list')).stdout).toBe('');
+  }, 90_000);
 });
