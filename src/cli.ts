@@ -79,8 +79,8 @@ commands:
   token --rotate                          make a new admin token (the old one stops working)
   dhcp-config --for isc|kea|dnsmasq|windows   options 66/67 for your own DHCP server instead of proxyDHCP
   doctor [--json] [--no-probe] [--listen-seconds N] [--probe-interface IF]   check ports, loaders, address, other DHCP servers, firewall
-  backup FILE [--force]                   online copy of the database (safe while serve runs)
-  restore FILE                            replace the database with a backup (serve must be stopped; the old one is kept)
+  backup FILE [--force]                   online copy of the SQLite database (safe while serve runs; PostgreSQL: pg_dump)
+  restore FILE                            replace the SQLite database with a backup (serve must be stopped; the old one is kept)
   db copy --from DB --to DB               every row into a new, empty database, verified (DB: sqlite:PATH or postgres://…);
                                           e.g. --from sqlite:./data/chainboot.db --to postgres://chainboot@db/chainboot
 
