@@ -105,7 +105,7 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
   const tooLarge = (limit: string) => (c: Context) => c.text(`request body too large (limit ${limit})\n`, 413);
   const smallBody = bodyLimit({ maxSize: 64 * 1024, onError: tooLarge('64 KiB before sign-in') });
   const largeBody = bodyLimit({ maxSize: 17 * 1024 * 1024, onError: tooLarge('17 MiB') });
-  app.use('*', (c, next) => (ui.sessions.get(getCookie(c, SESSION_COOKIE), deps.tokenSha256()) ? largeBody : smallBody)(c, next));
+  app.use('*', async (c, next) => (ui.sessions.get(getCookie(c, SESSION_COOKIE), await deps.tokenSha256()) ? largeBody : smallBody)(c, next));
 
   // ---- static files (no session needed) -------------------------------------
   app.get('/static/:file', (c) => {
@@ -138,7 +138,7 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
     const ip = clientIp(c) ?? 'local';
     if (limiter.blocked(ip)) return loginForm(c, 429, { next, error: 'Too many failed sign-ins from this address; wait a minute.' });
     const token = field(body, 'token').trim();
-    const current = deps.tokenSha256();
+    const current = await deps.tokenSha256();
     if (!token || !sameSecret(tokenHash(token), current)) {
       limiter.failed(ip);
       deps.log.warn({ ip }, 'admin UI: failed sign-in');
@@ -155,7 +155,7 @@ export function uiRoutes(deps: UiDeps): Hono<UiEnv> {
 
   // ---- everything else needs a session; every POST its CSRF token ----------
   app.use('*', async (c, next) => {
-    const session: Session | undefined = ui.sessions.get(getCookie(c, SESSION_COOKIE), deps.tokenSha256());
+    const session: Session | undefined = ui.sessions.get(getCookie(c, SESSION_COOKIE), await deps.tokenSha256());
     if (!session) {
       if (c.req.method === 'GET' && !isFetch(c)) {
         const url = new URL(c.req.url);

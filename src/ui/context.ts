@@ -31,7 +31,7 @@ export interface UiDeps {
   /** Sites: their definitions (written through the admin, which refreshes the directory) and the address → site lookup the boot paths use. Absent: the Sites page says so. */
   sites?: { admin: SiteAdmin; directory: SiteDirectory };
   /** sha256 (hex) of the admin token, read on every request so a rotated token takes effect at once (and ends old sessions). */
-  tokenSha256: () => string;
+  tokenSha256: () => string | Promise<string>;
   log: Logger;
   /** The base URL boot scripts point at: the draft preview renders with it, exactly as the boot service does. */
   baseUrl: string;

@@ -40,9 +40,9 @@ beforeAll(async () => {
   server = await startUiServer();
   ({ base, s } = server);
 
-  s.admin.addProfile({ name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrds: ['rocky9/initrd.img'], cmdline: 'inst.ks=<%= it.urls.file("ks.cfg") %>', files: { 'ks.cfg': 'kickstart/rhel.cfg' }, description: 'Rocky Linux 9 kickstart' });
-  s.admin.addProfile({ name: 'debian-12', kind: 'linux', kernel: 'debian12/linux', initrds: ['debian12/initrd.gz'], description: 'Debian 12' });
-  s.admin.addProfile({ name: 'local-disk', kind: 'local', description: 'boot the first disk' });
+  await s.admin.addProfile({ name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrds: ['rocky9/initrd.img'], cmdline: 'inst.ks=<%= it.urls.file("ks.cfg") %>', files: { 'ks.cfg': 'kickstart/rhel.cfg' }, description: 'Rocky Linux 9 kickstart' });
+  await s.admin.addProfile({ name: 'debian-12', kind: 'linux', kernel: 'debian12/linux', initrds: ['debian12/initrd.gz'], description: 'Debian 12' });
+  await s.admin.addProfile({ name: 'local-disk', kind: 'local', description: 'boot the first disk' });
 
   const b = await launchBrowser();
   if (b instanceof Error) {
@@ -102,7 +102,7 @@ describe('admin UI in Chromium', () => {
     await page.getByLabel('Variables').fill('disk=/dev/vda\ntimezone=Europe/Berlin');
     await page.getByRole('button', { name: 'Add host' }).click();
     await page.getByText(`Host ${HOST} added.`).waitFor();
-    expect(s.store.getHost(HOST)).toMatchObject({ hostname: 'web01', profile: 'rocky-9', variables: { disk: '/dev/vda', timezone: 'Europe/Berlin' } });
+    expect(await s.store.getHost(HOST)).toMatchObject({ hostname: 'web01', profile: 'rocky-9', variables: { disk: '/dev/vda', timezone: 'Europe/Berlin' } });
     await shot('04-host-page');
 
     await page.goto(`${base}/ui/hosts`);
@@ -138,7 +138,7 @@ describe('admin UI in Chromium', () => {
 
     await page.getByRole('button', { name: 'Save as new version' }).click();
     await page.locator('#save-error').filter({ hasText: `Not saved: the template does not render (line ${brokenLine})` }).waitFor();
-    expect(s.admin.templateVersions('kickstart/rhel.cfg').versions).toHaveLength(0);
+    expect((await s.admin.templateVersions('kickstart/rhel.cfg')).versions).toHaveLength(0);
     await shot('08-template-save-refused');
 
     // A syntax error (eta gives no line for those) is found on its line too.
@@ -175,7 +175,7 @@ describe('admin UI in Chromium', () => {
     await page.getByText('Task "rocky-9" assigned to 1 host(s).').waitFor();
     await shot('10-task-assigned');
 
-    const task = s.admin.listTasks({ mac: HOST }).tasks[0]!;
+    const task = (await s.admin.listTasks({ mac: HOST })).tasks[0]!;
     await page.goto(`${base}/ui/tasks`);
     const row = page.locator(`tr[data-task-id="${task.id}"]`);
     await row.filter({ hasText: 'pending' }).waitFor();
@@ -219,7 +219,7 @@ describe('admin UI in Chromium', () => {
     await shot('14-timeline-completed');
 
     // A second machine gets its script, then its kernel is missing on the server.
-    s.admin.addHost({ mac: BROKEN_HOST, hostname: 'db01', profile: 'debian-12' });
+    await s.admin.addHost({ mac: BROKEN_HOST, hostname: 'db01', profile: 'debian-12' });
     expect((await fetchText('/ipxe?mac=52-54-00-aa-bb-cc')).status).toBe(200);
     expect((await fetchText('/assets/debian12/linux')).status).toBe(404);
     await page.goto(`${base}/ui/hosts/52-54-00-aa-bb-cc/timeline`);
@@ -261,7 +261,7 @@ describe('admin UI in Chromium', () => {
     await page.getByLabel('URL').fill('http://boot.example/menu.ipxe');
     await page.getByRole('button', { name: 'Add profile' }).click();
     await page.getByText('Profile "netboot-xyz" added.').waitFor();
-    expect(s.store.getProfile('netboot-xyz')).toMatchObject({ kind: 'chain', options: { url: 'http://boot.example/menu.ipxe' } });
+    expect(await s.store.getProfile('netboot-xyz')).toMatchObject({ kind: 'chain', options: { url: 'http://boot.example/menu.ipxe' } });
     await page.goto(`${base}/ui/profiles/rocky-9`);
     await page.getByLabel('Kernel', { exact: true }).waitFor({ state: 'visible' });
     await shot('18-profile-edit');

@@ -36,7 +36,7 @@ export async function startUiServer(): Promise<UiServer> {
     server = serve({ fetch: (req, env) => (handler ? handler(req, env) : new Response('starting', { status: 503 })), hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => resolve(info.port));
   });
   const base = `http://127.0.0.1:${port}`;
-  const s = uiStack({ baseUrl: base });
+  const s = await uiStack({ baseUrl: base });
   handler = (req, env) => s.web.fetch(req, env as never);
   return {
     base,
@@ -44,6 +44,7 @@ export async function startUiServer(): Promise<UiServer> {
     async close() {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await s.events.close();
+      await s.close();
     },
   };
 }

@@ -4,17 +4,27 @@
  * plus a small cookie-keeping client for app.request().
  */
 import type { Hono } from 'hono';
+import { onTestFinished } from 'vitest';
 import { tokenHash } from '../../src/http/routes/api.js';
 import { makeStack, TOKEN, type StackOptions } from '../helpers/services.js';
 
 export { TOKEN };
 
-export type UiStack = ReturnType<typeof uiStack>;
+export type UiStack = Awaited<ReturnType<typeof uiStack>>;
 
-/** The service's own app (createApp mounts the UI at /ui), with the admin token set. */
-export function uiStack(opts: StackOptions = {}) {
-  const s = makeStack(opts);
-  if (opts.storedToken) s.store.setSetting('admin_token_sha256', tokenHash(TOKEN));
+/**
+ * The service's own app (createApp mounts the UI at /ui), with the admin
+ * token set. Made inside a test, it is closed when the test ends; made
+ * outside one (beforeAll), the caller closes it.
+ */
+export async function uiStack(opts: StackOptions = {}) {
+  const s = await makeStack(opts);
+  if (opts.storedToken) await s.store.setSetting('admin_token_sha256', tokenHash(TOKEN));
+  try {
+    onTestFinished(() => s.close());
+  } catch {
+    // Not inside a test.
+  }
   return { ...s, web: s.app as Hono };
 }
 

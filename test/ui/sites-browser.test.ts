@@ -14,7 +14,7 @@ let browser: Browser | Error;
 
 beforeAll(async () => {
   server = await startUiServer();
-  server.s.admin.addProfile({ name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrds: ['rocky9/initrd.img'] });
+  await server.s.admin.addProfile({ name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrds: ['rocky9/initrd.img'] });
   browser = await launchBrowser();
 }, 60_000);
 
@@ -58,7 +58,7 @@ describe('Sites page in Chromium', () => {
     await page.getByLabel('PXE menu').selectOption('onkey');
     await submit(page, 'Add site');
     await page.getByText('Site "branch-a" added.').waitFor();
-    expect(s.sites.admin.get('branch-a')).toMatchObject({
+    expect(await s.sites.admin.get('branch-a')).toMatchObject({
       subnets: ['10.20.0.0/16', '10.21.0.0/16'],
       relays: ['10.20.0.1'],
       assetBaseUrl: 'http://cache.branch-a.example/assets',
@@ -78,14 +78,14 @@ describe('Sites page in Chromium', () => {
     expect(await page.getByLabel('Subnets').getAttribute('aria-invalid')).toBe('true');
     expect(await page.getByLabel('Subnets').inputValue()).toBe('10.20.0.0/16\n10.21.3.7/16');
     expect(await page.getByLabel('Description').inputValue()).toBe('Branch office A, second floor');
-    expect(s.sites.admin.get('branch-a')).toMatchObject({ description: 'Branch office A', subnets: ['10.20.0.0/16', '10.21.0.0/16'], version: 1 });
+    expect(await s.sites.admin.get('branch-a')).toMatchObject({ description: 'Branch office A', subnets: ['10.20.0.0/16', '10.21.0.0/16'], version: 1 });
     await b.shot('sites-1-edit-refused');
 
     await page.getByLabel('Subnets').fill('10.20.0.0/16, 10.21.0.0/16');
     await page.getByLabel('Default profile').selectOption('-');
     await submit(page, 'Save site');
     await page.getByText('Site "branch-a" saved (version 2).').waitFor();
-    expect(s.sites.admin.get('branch-a')).toMatchObject({ description: 'Branch office A, second floor', defaultProfile: '-', version: 2 });
+    expect(await s.sites.admin.get('branch-a')).toMatchObject({ description: 'Branch office A, second floor', defaultProfile: '-', version: 2 });
 
     // The list and the lookup.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sites' }).click();
@@ -118,7 +118,7 @@ describe('Sites page in Chromium', () => {
     await submit(page, 'Delete site');
     await page.getByText('Site "branch-a" deleted.').waitFor();
     expect(b.dialogs.at(-1)).toMatch(/^Delete site branch-a\?/);
-    expect(s.sites.admin.list()).toEqual([]);
+    expect(await s.sites.admin.list()).toEqual([]);
     expect(await page.locator('tr[data-site]').count()).toBe(0);
     await b.shot('sites-4-deleted');
 

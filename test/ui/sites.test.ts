@@ -10,7 +10,7 @@ const linux = { name: 'rocky-9', kind: 'linux', kernel: 'rocky9/vmlinuz', initrd
 const branch = { name: 'branch-a', description: 'Branch office A', subnets: ['10.20.0.0/16'], relays: ['10.20.0.1'], assetBaseUrl: 'http://cache.branch-a.example/assets' };
 
 async function signedIn() {
-  const s = uiStack();
+  const s = await uiStack();
   const c = new UiClient(s.web);
   expect((await c.signIn()).status).toBe(303);
   return { s, c };
@@ -30,10 +30,10 @@ describe('sites list', () => {
     expect(empty.html).toContain('<a href="/ui/sites" aria-current="page">Sites</a>');
     expect(empty.html).toContain('No sites yet');
 
-    s.admin.addProfile(linux);
-    s.sites.admin.add(branch);
-    s.sites.admin.add({ name: 'lab', subnets: ['192.168.50.0/24'], bootBaseUrl: 'http://10.0.0.5:8080', loaders: { efi64: 'snponly.efi', bios: 'undionly.kpxe' }, defaultProfile: 'rocky-9', menuDisplay: 'onkey' });
-    s.sites.admin.add({ name: 'quiet', relays: ['10.30.0.1'], defaultProfile: '-' });
+    await s.admin.addProfile(linux);
+    await s.sites.admin.add(branch);
+    await s.sites.admin.add({ name: 'lab', subnets: ['192.168.50.0/24'], bootBaseUrl: 'http://10.0.0.5:8080', loaders: { efi64: 'snponly.efi', bios: 'undionly.kpxe' }, defaultProfile: 'rocky-9', menuDisplay: 'onkey' });
+    await s.sites.admin.add({ name: 'quiet', relays: ['10.30.0.1'], defaultProfile: '-' });
     const { html } = await c.get('/ui/sites');
     const row = (name: string) => new RegExp(`<tr data-site="${name}">(.*?)</tr>`, 's').exec(html)?.[1] ?? '';
     expect(row('branch-a')).toContain('10.20.0.0/16');
@@ -49,8 +49,8 @@ describe('sites list', () => {
 
   it('says which site an address or a relay is in, and how it matched', async () => {
     const { s, c } = await signedIn();
-    s.sites.admin.add(branch);
-    s.sites.admin.add({ name: 'branch-a-lab', subnets: ['10.20.3.0/24'] });
+    await s.sites.admin.add(branch);
+    await s.sites.admin.add({ name: 'branch-a-lab', subnets: ['10.20.3.0/24'] });
     const result = async (q: string) => (/<p role="status" id="lookup-result">(.*?)<\/p>/s.exec((await c.get(`/ui/sites?${q}`)).html)?.[1] ?? '').replace(/<[^>]+>/g, '');
     expect(await result('ip=10.20.3.4')).toBe('Address 10.20.3.4: site branch-a-lab (matched by client in 10.20.3.0/24)');
     expect(await result('ip=10.20.9.9')).toBe('Address 10.20.9.9: site branch-a (matched by client in 10.20.0.0/16)');
@@ -68,7 +68,7 @@ describe('sites list', () => {
 describe('site forms', () => {
   it('adds a site with every field; lists are taken one per line or comma-separated', async () => {
     const { s, c } = await signedIn();
-    s.admin.addProfile(linux);
+    await s.admin.addProfile(linux);
     const page = await c.get('/ui/sites/new');
     expect(page.html).toContain('<option value="-">local disk</option>');
     expect(page.html).toContain('<option value="rocky-9">rocky-9</option>');
@@ -90,7 +90,7 @@ describe('site forms', () => {
     );
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/ui/sites/branch-b/edit');
-    expect(s.sites.admin.get('branch-b')).toMatchObject({
+    expect(await s.sites.admin.get('branch-b')).toMatchObject({
       description: 'Branch B',
       subnets: ['10.40.0.0/16', '10.41.0.0/16', '10.42.0.0/24'],
       relays: ['10.40.0.1', '10.41.0.1'],
@@ -137,12 +137,12 @@ describe('site forms', () => {
     expect(html).toContain('value="../etc/passwd"');
     expect(html).toContain('value="kept &lt;as typed&gt;"');
     expect(html).toMatch(/<input id="loader_efi64"[^>]*aria-invalid="true"/);
-    expect(s.sites.admin.list()).toHaveLength(0);
+    expect(await s.sites.admin.list()).toHaveLength(0);
   });
 
   it('refuses a relay or subnet another site has, a taken name and a missing profile', async () => {
     const { s, c } = await signedIn();
-    s.sites.admin.add(branch);
+    await s.sites.admin.add(branch);
     await c.get('/ui/sites/new');
     const taken = await c.post('/ui/sites/new', form({ name: 'branch-c', subnets: '10.20.0.0/16', relays: '10.20.0.1' }));
     expect(taken.status).toBe(400);
@@ -159,54 +159,54 @@ describe('site forms', () => {
     const goneHtml = await gone.text();
     expect(goneHtml).toMatch(/id="defaultProfile-error">profile &quot;deleted-meanwhile&quot; does not exist/);
     expect(goneHtml).toContain('<option value="deleted-meanwhile" selected="">deleted-meanwhile (not a profile)</option>');
-    expect(s.sites.admin.list().map((x) => x.name)).toEqual(['branch-a']);
+    expect((await s.sites.admin.list()).map((x) => x.name)).toEqual(['branch-a']);
   });
 
   it('refuses an edit made against an older version, and saves (and renames) against the current one', async () => {
     const { s, c } = await signedIn();
-    s.sites.admin.add(branch);
+    await s.sites.admin.add(branch);
     const open = await c.get('/ui/sites/branch-a/edit');
     expect(open.html).toContain('value="http://cache.branch-a.example/assets"');
     expect(open.html).toContain('>10.20.0.0/16</textarea>');
-    s.sites.admin.patch('branch-a', { description: 'changed elsewhere' });
+    await s.sites.admin.patch('branch-a', { description: 'changed elsewhere' });
 
     const stale = await c.post('/ui/sites/branch-a/edit', form({ ...branch, subnets: '10.20.0.0/16', relays: '10.20.0.1', description: 'mine', version: '1' }));
     expect(stale.status).toBe(409);
     const html = await stale.text();
     expect(html).toMatch(/id="form-error">site &quot;branch-a&quot; was changed meanwhile \(now version 2, you had 1\).*not saved/);
     expect(html).toContain('value="mine"');
-    expect(s.sites.admin.get('branch-a')).toMatchObject({ description: 'changed elsewhere', version: 2 });
+    expect(await s.sites.admin.get('branch-a')).toMatchObject({ description: 'changed elsewhere', version: 2 });
 
     const ok = await c.post('/ui/sites/branch-a/edit', form({ ...branch, name: 'branch-north', subnets: '10.20.0.0/16', relays: '', description: 'mine', menuDisplay: 'never', version: '2' }));
     expect(ok.status).toBe(303);
     expect(ok.headers.get('location')).toBe('/ui/sites/branch-north/edit');
-    expect(s.sites.admin.list().map((x) => x.name)).toEqual(['branch-north']);
-    expect(s.sites.admin.get('branch-north')).toMatchObject({ description: 'mine', relays: [], menuDisplay: 'never', version: 3 });
+    expect((await s.sites.admin.list()).map((x) => x.name)).toEqual(['branch-north']);
+    expect(await s.sites.admin.get('branch-north')).toMatchObject({ description: 'mine', relays: [], menuDisplay: 'never', version: 3 });
     expect((await c.get('/ui/sites/branch-a/edit')).status).toBe(404);
   });
 
   it('deletes a site behind a confirmation, and only with the form token', async () => {
     const { s, c } = await signedIn();
-    s.sites.admin.add(branch);
+    await s.sites.admin.add(branch);
     const page = await c.get('/ui/sites/branch-a/edit');
     expect(page.html).toMatch(/<form method="post" action="\/ui\/sites\/branch-a\/delete" class="inline" data-confirm="Delete site branch-a\?[^"]*">/);
 
     expect((await c.post('/ui/sites/branch-a/delete', {}, { csrf: false })).status).toBe(403);
     expect((await c.post('/ui/sites/new', form({ name: 'forged' }), { headers: { origin: 'http://evil.example' } })).status).toBe(403);
     expect((await c.post('/ui/sites/branch-a/edit', form({ name: 'branch-a', description: 'forged' }), { csrf: false })).status).toBe(403);
-    expect(s.sites.admin.list()).toMatchObject([{ name: 'branch-a', description: 'Branch office A' }]);
+    expect(await s.sites.admin.list()).toMatchObject([{ name: 'branch-a', description: 'Branch office A' }]);
 
     const del = await c.post('/ui/sites/branch-a/delete', {});
     expect(del.status).toBe(303);
     expect(del.headers.get('location')).toBe('/ui/sites');
-    expect(s.sites.admin.list()).toHaveLength(0);
+    expect(await s.sites.admin.list()).toHaveLength(0);
     expect((await c.get('/ui/sites')).html).toContain('Site &quot;branch-a&quot; deleted.');
     expect(s.sites.directory.match({ client: '10.20.3.4' })).toBeUndefined();
   });
 
   it('writes hostile values as text', async () => {
     const { s, c } = await signedIn();
-    s.sites.admin.add({ ...branch, description: '"><img src=x onerror=alert(1)>' });
+    await s.sites.admin.add({ ...branch, description: '"><img src=x onerror=alert(1)>' });
     const pages = [await c.get('/ui/sites'), await c.get('/ui/sites/branch-a/edit'), await c.get(`/ui/sites?ip=${encodeURIComponent('"><script>alert(2)</script>')}`)];
     for (const p of pages) {
       expect(p.status).toBe(200);
@@ -223,19 +223,19 @@ describe('site forms', () => {
 describe('host page', () => {
   it("names the site of the address a host last asked from, and previews its boot from there", async () => {
     const { s, c } = await signedIn();
-    s.admin.addProfile(linux);
-    s.sites.admin.add({ ...branch, defaultProfile: 'rocky-9' });
-    s.admin.addHost({ mac: '52:54:00:00:00:01', hostname: 'far' });
-    s.admin.addHost({ mac: '52:54:00:00:00:02', hostname: 'near' });
-    s.admin.addHost({ mac: '52:54:00:00:00:03', hostname: 'new' });
+    await s.admin.addProfile(linux);
+    await s.sites.admin.add({ ...branch, defaultProfile: 'rocky-9' });
+    await s.admin.addHost({ mac: '52:54:00:00:00:01', hostname: 'far' });
+    await s.admin.addHost({ mac: '52:54:00:00:00:02', hostname: 'near' });
+    await s.admin.addHost({ mac: '52:54:00:00:00:03', hostname: 'new' });
 
     const site = async (path: string) => (/<dd id="host-site">(.*?)<\/dd>/s.exec((await c.get(path)).html)?.[1] ?? '').replace(/<[^>]+>/g, '');
     expect(await site('/ui/hosts/52-54-00-00-00-03')).toBe('no address seen yet');
 
-    s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '10.20.3.4', record: true });
+    await s.boot.script({ mac: '52:54:00:00:00:01', client: {}, clientIp: '10.20.3.4', record: true });
     // A later relayed DHCP request: its source is the relay, which says nothing of the host's own address.
     s.events.record({ mac: '52:54:00:00:00:01', clientIp: '192.168.7.1', kind: 'dhcp', request: 'DISCOVER', result: 'offer', status: 200 });
-    s.boot.script({ mac: '52:54:00:00:00:02', client: {}, clientIp: '192.168.1.20', record: true });
+    await s.boot.script({ mac: '52:54:00:00:00:02', client: {}, clientIp: '192.168.1.20', record: true });
 
     const far = await c.get('/ui/hosts/52-54-00-00-00-01');
     expect(far.html).toMatch(/<dd id="host-site"><a href="\/ui\/sites\/branch-a\/edit">branch-a<\/a> <span class="muted">\(last seen from 10.20.3.4; client in 10.20.0.0\/16\)<\/span><\/dd>/);
