@@ -103,7 +103,8 @@ async function buildOn(backend: Backend, cfg: Config, log: Logger, opts: BuildOp
   const writer = useWorker && eventWorkerAvailable ? startEventWriter(sqliteFile, onError) : { write: (e: Parameters<Backend['writeEvents']>[0], seen: Parameters<Backend['writeEvents']>[1]) => backend.writeEvents(e, seen) };
   const events = createEventLog({ writer, onError, intervalMs: opts.eventIntervalMs });
   const siteStore = backend.sites;
-  const siteDirectory = createSiteDirectory(() => backend.siteList(), { onError: (err) => log.error({ err }, 'reading the site list failed: keeping the last one') });
+  // PostgreSQL's site list is in memory and current after fresh(): asked on every request. SQLite's is read at most once a second.
+  const siteDirectory = createSiteDirectory(() => backend.siteList(), { ttlMs: backend.kind === 'postgres' ? 0 : 1000, onError: (err) => log.error({ err }, 'reading the site list failed: keeping the last one') });
   const sites = { store: siteStore, directory: siteDirectory, admin: createSiteAdmin(siteStore, siteDirectory) };
   const assetVersion = createAssetVersions(cfg.assetRoot);
   const fresh = () => backend.fresh();
@@ -111,7 +112,7 @@ async function buildOn(backend: Backend, cfg: Config, log: Logger, opts: BuildOp
   const bootDeps = { store, engine, fresh, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion };
   const boot = createBootService(bootDeps);
   const metrics = createMetrics({ taskCounts: () => backend.taskCounts(), boot, events, processMetrics: opts.processMetrics });
-  const admin = createAdmin({ store, engine, tasks });
+  const admin = createAdmin({ store, engine, tasks, fresh });
   let hash = await ensureAdminToken(store, cfg, log);
   let adminToken = cfg.adminToken;
   let metricsToken = cfg.metricsToken;

@@ -53,7 +53,7 @@ export interface Backend {
 
   /** Synchronous template lookup for the render engine: current as of the last fresh(). */
   templates: { latestTemplate(name: string): TemplateVersion | undefined };
-  /** The sites, synchronously: current as of the last fresh(). */
+  /** The sites, synchronously: current as of the last fresh(). Read-only; PostgreSQL's is the same array until the sites change. */
   siteList(): Site[];
   /** Brings the synchronous views up to date (templates, sites). */
   fresh(): Promise<void>;

@@ -120,7 +120,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.satellite) {
     app.route('/satellite/v1', satelliteRoutes({ hostModes: () => deps.backend.dhcpOverrides(), loaderRoot: deps.loaderRoot, token: deps.satellite.token, site: deps.satellite.site, events: deps.events, now: deps.now }));
   }
-  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256, sites: deps.sites }));
+  app.route('/api/v1', apiRoutes({ admin: deps.admin, store: deps.store, fresh: () => deps.backend.fresh(), boot: deps.boot, events: deps.events, tokenSha256: deps.tokenSha256, sites: deps.sites }));
 
   app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404) : c.text('not found\n', 404)));
   app.onError((err, c) => {

@@ -87,7 +87,9 @@ export interface SiteDirectory {
 /**
  * The site list as the request paths see it: read at most once per `ttlMs`
  * (the CLI and other processes write the table too), and at once after this
- * process changes it. A failing read keeps the last good list.
+ * process changes it. A failing read keeps the last good list. The matcher
+ * is rebuilt only when `list` gives a different array, so a list kept in
+ * memory can be asked on every request (ttlMs 0).
  */
 export function createSiteDirectory(list: () => Site[], opts: { ttlMs?: number; now?: () => number; onError?: (e: Error) => void } = {}): SiteDirectory {
   const ttl = opts.ttlMs ?? 1000;
@@ -95,12 +97,16 @@ export function createSiteDirectory(list: () => Site[], opts: { ttlMs?: number; 
   let loadedAt = -Infinity;
   let matcher: (h: SiteHints) => SiteMatch | undefined = () => undefined;
   let empty = true;
+  let last: Site[] | undefined;
   function refresh(): void {
     const t = clock();
     if (t - loadedAt < ttl) return;
     loadedAt = t;
     try {
       const all = list();
+      // An in-memory list (PostgreSQL's, kept current by Backend.fresh) is the same array until it changes.
+      if (all === last) return;
+      last = all;
       empty = all.length === 0;
       matcher = siteMatcher(all);
     } catch (e) {
@@ -114,6 +120,7 @@ export function createSiteDirectory(list: () => Site[], opts: { ttlMs?: number; 
     },
     invalidate() {
       loadedAt = -Infinity;
+      last = undefined;
     },
   };
 }

@@ -42,20 +42,20 @@ beforeAll(async () => {
   source = join(dataDir, 'chainboot.db');
   // A deployment with a bit of everything, made through the service itself.
   const cfg = loadConfig({ argv: ['--data-dir', dataDir, '--admin-token', 'copy-test-token-0123456789abcdef', '--asset-root', '/nonexistent', '--loader-root', '/nonexistent'] });
-  const s = buildServices(cfg, silentLogger, { eventIntervalMs: 10_000 });
-  s.admin.addProfile({ name: 'deb', kind: 'linux', kernel: 'deb/linux', initrds: ['deb/initrd.gz'], cmdline: 'quiet ks=<%= it.urls.file("ks.cfg") %>', variables: { tz: 'Europe/Zürich' }, secrets: { rootpw: { value: 'pä$$"\'w0rd', always: false } } });
-  s.admin.addProfile({ name: 'menu1', kind: 'menu', entries: ['deb'], title: 'Menü ✓' });
-  s.admin.addHost({ mac: '52:54:00:00:00:01', hostname: 'web01', profile: 'deb', variables: { disk: '/dev/sda' }, labels: ['rack-1', 'lab'] });
-  s.admin.addHost({ mac: '52:54:00:00:00:02', dhcpMode: 'ignore', notes: 'line one — two' });
-  s.admin.saveTemplate('kickstart/rhel.cfg', '# custom <%= it.host.hostname %>\n', 'first');
-  s.admin.saveTemplate('kickstart/rhel.cfg', '# custom v2 <%= it.host.hostname %>\n', 'second');
-  s.sites.admin.add({ name: 'branch', subnets: ['10.20.0.0/16'], relays: ['10.20.0.1'], loaders: { efi64: 'snponly.efi' }, defaultProfile: 'deb' });
-  s.admin.assignTasks({ profile: 'deb', mac: '52:54:00:00:00:01', comment: 'reinstall' });
+  const s = await buildServices(cfg, silentLogger, { eventIntervalMs: 10_000 });
+  await s.admin.addProfile({ name: 'deb', kind: 'linux', kernel: 'deb/linux', initrds: ['deb/initrd.gz'], cmdline: 'quiet ks=<%= it.urls.file("ks.cfg") %>', variables: { tz: 'Europe/Zürich' }, secrets: { rootpw: { value: 'pä$$"\'w0rd', always: false } } });
+  await s.admin.addProfile({ name: 'menu1', kind: 'menu', entries: ['deb'], title: 'Menü ✓' });
+  await s.admin.addHost({ mac: '52:54:00:00:00:01', hostname: 'web01', profile: 'deb', variables: { disk: '/dev/sda' }, labels: ['rack-1', 'lab'] });
+  await s.admin.addHost({ mac: '52:54:00:00:00:02', dhcpMode: 'ignore', notes: 'line one — two' });
+  await s.admin.saveTemplate('kickstart/rhel.cfg', '# custom <%= it.host.hostname %>\n', 'first');
+  await s.admin.saveTemplate('kickstart/rhel.cfg', '# custom v2 <%= it.host.hostname %>\n', 'second');
+  await s.sites.admin.add({ name: 'branch', subnets: ['10.20.0.0/16'], relays: ['10.20.0.1'], loaders: { efi64: 'snponly.efi' }, defaultProfile: 'deb' });
+  await s.admin.assignTasks({ profile: 'deb', mac: '52:54:00:00:00:01', comment: 'reinstall' });
   // A discovered host and boot events (JSON details, a null MAC), written by the service's own paths.
-  s.boot.script({ mac: '52:54:00:00:00:03', client: { manufacturer: 'QEMU' }, clientIp: '10.20.1.3', record: true });
-  s.boot.entry('10.20.1.3');
+  await s.boot.script({ mac: '52:54:00:00:00:03', client: { manufacturer: 'QEMU' }, clientIp: '10.20.1.3', record: true });
+  await s.boot.entry('10.20.1.3');
   await s.events.close();
-  s.db.$client.close();
+  await s.backend.close();
 });
 
 afterAll(() => {

@@ -391,7 +391,8 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
     sites,
     writeEvents: (events, seen) => store.writeEvents(events, seen),
     templates: { latestTemplate: (name: string) => latest.get(name) },
-    siteList: () => siteRows.slice(),
+    // The same array until the sites change (the site directory rebuilds its matcher only then); never mutated.
+    siteList: () => siteRows,
     fresh,
     hostLookup,
     async taskCounts() {

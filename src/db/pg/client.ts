@@ -14,6 +14,9 @@ export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
 export const pgMigrationsDir = join(migrationsDir, 'pg');
 
+/** The advisory lock (one bigint key) held while migrations are applied. */
+const MIGRATION_LOCK = 0x6362_0000;
+
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);
 }
@@ -35,7 +38,17 @@ export async function openPg(url: string, opts: { migrate?: boolean; max?: numbe
   pool.on('error', () => undefined);
   const db = drizzle(pool, { schema }) as PgDb;
   try {
-    if (opts.migrate !== false) await migrate(db, { migrationsFolder: pgMigrationsDir });
+    if (opts.migrate !== false) {
+      // Nodes starting together would each apply the same migration; one at a time, the later ones find it applied.
+      const lock = await pool.connect();
+      try {
+        await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+        await migrate(db, { migrationsFolder: pgMigrationsDir });
+      } finally {
+        await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+        lock.release();
+      }
+    }
   } catch (e) {
     await pool.end();
     throw new Error(`PostgreSQL at ${redactUrl(url)}: ${(e as Error).message}`);
