@@ -109,7 +109,7 @@ async function buildOn(backend: Backend, cfg: Config, log: Logger, opts: BuildOp
   const assetVersion = createAssetVersions(cfg.assetRoot);
   const fresh = () => backend.fresh();
   // Kept: the boot service reads defaultProfile from it on every boot, so a reload can change it.
-  const bootDeps = { store, engine, fresh, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion };
+  const bootDeps = { store, engine, fresh, events, baseUrl, defaultProfile: cfg.defaultProfile || undefined, tasks, sites: siteDirectory, assetVersion, now: opts.now };
   const boot = createBootService(bootDeps);
   const metrics = createMetrics({ taskCounts: () => backend.taskCounts(), boot, events, processMetrics: opts.processMetrics });
   const admin = createAdmin({ store, engine, tasks, fresh });

@@ -55,7 +55,17 @@ export interface BootServiceDeps {
   sites?: SiteDirectory;
   /** Versions for validator-carrying asset URLs (?v=); none when not given. */
   assetVersion?: AssetVersions;
+  /** The clock tasks are stamped with (tests move it). */
+  now?: () => number;
 }
+
+/**
+ * A task handed out less than this long ago is not handed out again: a
+ * second request for it is the same boot asking twice (through another node
+ * or a retry), not the machine rebooting before it checked in, which takes
+ * longer than this even in a VM.
+ */
+export const TASK_RESERVE_GUARD_MS = 5000;
 
 /** What was rendered for machines (previews not counted), for /metrics. */
 export type RenderKind = 'script' | 'pxelinux' | 'file' | 'entry';
@@ -309,6 +319,14 @@ export function createBootService(deps: BootServiceDeps) {
     async script(req: BootRequest): Promise<Rendered> {
       const look = await lookup(req);
       let plan = look.plan;
+      let note = '';
+      if (plan.action === 'task' && req.record && plan.task.state === 'served' && plan.task.servedAt !== null) {
+        const ago = (deps.now ?? Date.now)() - plan.task.servedAt;
+        if (ago < TASK_RESERVE_GUARD_MS) {
+          note = `; task ${plan.task.id} was handed out ${Math.max(0, ago)} ms ago, not again`;
+          plan = look.withoutTask();
+        }
+      }
       const token = plan.action === 'task' ? await tokenOf(req, plan.task) : undefined;
       let r = renderScript(req, look, plan, token);
       if (plan.action === 'task' && r.status === 200 && req.record && deps.tasks) {
@@ -319,6 +337,7 @@ export function createBootService(deps: BootServiceDeps) {
           r = { ...r, summary: `${r.summary}; task ${task.id} was handed out to a concurrent request` };
         }
       }
+      if (note) r = { ...r, summary: r.summary + note };
       counted('script', req.record, r);
       record(req, 'script', req.choice ? `/ipxe choice=${req.choice}` : '/ipxe', r, look.site);
       return r;

@@ -40,13 +40,14 @@ export async function openPg(url: string, opts: { migrate?: boolean; max?: numbe
   try {
     if (opts.migrate !== false) {
       // Nodes starting together would each apply the same migration; one at a time, the later ones find it applied.
-      const lock = await pool.connect();
+      // The lock is held on a connection of its own: the migrator takes pool connections (a pool of one would wait for itself).
+      const lock = new pg.Client({ connectionString: url });
+      await lock.connect();
       try {
         await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
         await migrate(db, { migrationsFolder: pgMigrationsDir });
       } finally {
-        await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-        lock.release();
+        await lock.end().catch(() => undefined);
       }
     }
   } catch (e) {
