@@ -63,13 +63,15 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const tallies: Tally[] = chosen.map((c) => ({ c, runs: 0, batches: 0, ms: 0, failures: [] }));
-  for (const t of tallies) t.fixture = await t.c.setup();
-  const started = Date.now();
-  const deadline = started + args.ms;
-  console.log(`fuzzing ${tallies.length} properties for ${(args.ms / 1000).toFixed(0)} s${args.seed !== undefined ? ` with seed ${args.seed}` : ' with random seeds'}`);
-
-  let lastReport = started;
+  let started = Date.now();
   try {
+    // Inside the try: a setup that throws still has the fixtures built before it disposed.
+    for (const t of tallies) t.fixture = await t.c.setup();
+    started = Date.now();
+    const deadline = started + args.ms;
+    console.log(`fuzzing ${tallies.length} properties for ${(args.ms / 1000).toFixed(0)} s${args.seed !== undefined ? ` with seed ${args.seed}` : ' with random seeds'}`);
+    let lastReport = started;
+
     // At least one batch of each, even when the time is shorter.
     for (let round = 0; round === 0 || Date.now() < deadline; round++) {
       for (const t of tallies) {
@@ -96,7 +98,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const t of tallies) t.fixture?.dispose?.();
+    // A fixture's dispose may return a Promise (the boot HTTP stack closes its backend): await each in turn.
+    for (const t of tallies) await t.fixture?.dispose?.();
   }
 
   console.log(`\n${'runs'.padStart(10)} ${'runs/s'.padStart(8)}  result  property`);

@@ -94,7 +94,7 @@ const set = (name: string, value: string) => {
   }
 };
 
-const renderers: { template: string; render: () => Rendered }[] = [
+const renderers: { template: string; render: () => Promise<Rendered> }[] = [
   { template: 'ipxe/linux.ipxe', render: () => site.service.script({ mac: MAC, client: {}, record: false }) },
   { template: 'pxelinux/linux.cfg', render: () => site.service.pxelinux({ mac: MAC, client: {}, record: false }) },
   ...Object.entries(DEFAULT_FILES).map(([file, template]) => ({ template, render: () => site.service.file({ mac: FILES_MAC, client: {}, record: false }, file) })),
@@ -135,29 +135,30 @@ function holdsWhole(template: string, body: string, value: string): boolean {
 }
 
 describe('which variables each template reads', () => {
-  it.each(renderers)('$template', ({ template, render }) => {
-    const read = NAMES.filter((name) => {
+  it.each(renderers)('$template', async ({ template, render }) => {
+    const read: string[] = [];
+    for (const name of NAMES) {
       const [a, b] = samples(name);
       set(name, a);
-      const ra = render();
+      const ra = await render();
       set(name, b);
-      const rb = render();
-      return ra.status === 200 && rb.status === 200 && ra.body !== rb.body;
-    });
+      const rb = await render();
+      if (ra.status === 200 && rb.status === 200 && ra.body !== rb.body) read.push(name);
+    }
     expect(read.sort()).toEqual([...READS[template]!].sort());
   });
 });
 
 describe.each(renderers)('$template with a hostile value', ({ template, render }) => {
-  it.each(HOSTILE)('%j in each variable it reads', (value) => {
+  it.each(HOSTILE)('%j in each variable it reads', async (value) => {
     const inner = JSON.stringify(value).slice(1, -1);
     for (const name of READS[template]!) {
       const what = `${template}, ${name} = ${JSON.stringify(value)}`;
       set(name, samples(name)[0]);
-      const benign = render();
+      const benign = await render();
       expect(benign.status, what).toBe(200);
       set(name, value);
-      const r = render();
+      const r = await render();
       if (r.status !== 200) {
         expect(r.status, what).toBe(500);
         expect(r.body, what).toContain(inner);
@@ -179,9 +180,10 @@ describe('a hostile host name put straight into the database', () => {
   const name = 'evil\nchain http://evil/x';
   const named = JSON.stringify(name);
 
-  it('fails each script and file that cannot carry it, naming it, and quotes it where it can be', () => {
+  it('fails each script and file that cannot carry it, naming it, and quotes it where it can be', async () => {
     set('hostname', name);
-    const outcome = Object.fromEntries(renderers.map(({ template, render }) => [template, render()]));
+    const outcome: Record<string, Rendered> = {};
+    for (const { template, render } of renderers) outcome[template] = await render();
     const refused = (t: string, into: string) => {
       expect(outcome[t]!.status, t).toBe(500);
       expect(outcome[t]!.body, t).toContain(`${named} cannot be written into ${into}`);
@@ -198,17 +200,17 @@ describe('a hostile host name put straight into the database', () => {
     for (const t of ['winpe/autorun.bat', 'winpe/startnet.cmd', 'winpe/diskpart.txt']) expect(outcome[t]!.status, t).toBe(200);
   });
 
-  it('a short one is escaped into the Windows computer name', () => {
+  it('a short one is escaped into the Windows computer name', async () => {
     set('hostname', '<Evil/>');
-    const body = site.service.file({ mac: FILES_MAC, client: {}, record: false }, 'unattend.xml').body;
+    const body = (await site.service.file({ mac: FILES_MAC, client: {}, record: false }, 'unattend.xml')).body;
     expect(body).toContain('<ComputerName>&#60;Evil/&#62;</ComputerName>');
     expect(body).not.toContain('<Evil');
   });
 
-  it('a line separator stays inside its quoted YAML scalar', () => {
+  it('a line separator stays inside its quoted YAML scalar', async () => {
     set('hostname', 'x\u2028evil: true');
     for (const file of ['user-data', 'meta-data']) {
-      const r = site.service.file({ mac: FILES_MAC, client: {}, record: false }, file);
+      const r = await site.service.file({ mac: FILES_MAC, client: {}, record: false }, file);
       expect(r.status).toBe(200);
       expect(lintYaml(r.body)).toEqual([]);
       expect(yamlStrings(r.body)).toContain('x\u2028evil: true');
@@ -217,11 +219,11 @@ describe('a hostile host name put straight into the database', () => {
 });
 
 describe('profile fields that reach a script', () => {
-  it('menu titles and descriptions cannot add iPXE commands', () => {
+  it('menu titles and descriptions cannot add iPXE commands', async () => {
     site.store.createProfile(profileInputSchema.parse({ name: 'rescue', kind: 'chain', description: 'Rescue ; chain http://evil/x || reboot && boot #x', url: 'http://10.0.0.9/rescue.ipxe' }));
     site.store.createProfile(profileInputSchema.parse({ name: 'trap', kind: 'menu', title: 'Tools && chain http://evil/x ; #', entries: ['rescue'] }));
     site.store.createHost({ mac: '52:54:00:ee:00:02', profile: 'trap' });
-    const r = site.service.script({ mac: '52:54:00:ee:00:02', client: {}, record: false });
+    const r = await site.service.script({ mac: '52:54:00:ee:00:02', client: {}, record: false });
     expect(r.status).toBe(200);
     const lines = r.body.split('\n');
     expect(lines).toContain('menu Tools & chain http://evil/x ,');
@@ -231,21 +233,21 @@ describe('profile fields that reach a script', () => {
     expect(commands.filter((c) => c.argv[0] === 'reboot' || c.argv[0] === 'boot')).toEqual([]);
   });
 
-  it('a chain URL with "&" is refused by name rather than cut at the "&"', () => {
+  it('a chain URL with "&" is refused by name rather than cut at the "&"', async () => {
     site.store.createProfile(profileInputSchema.parse({ name: 'php', kind: 'chain', url: 'http://10.0.0.9/boot.php?a=1&b=2' }));
     site.store.createHost({ mac: '52:54:00:ee:00:03', profile: 'php' });
-    const r = site.service.script({ mac: '52:54:00:ee:00:03', client: {}, record: false });
+    const r = await site.service.script({ mac: '52:54:00:ee:00:03', client: {}, record: false });
     expect(r.status).toBe(500);
     expect(r.body).toContain('value "http://10.0.0.9/boot.php?a=1&b=2" cannot be written into an iPXE script: it contains "&"');
   });
 
-  it('a pxelinux INITRD list refuses a URL with a comma in it', () => {
+  it('a pxelinux INITRD list refuses a URL with a comma in it', async () => {
     site.store.createProfile(profileInputSchema.parse({ name: 'comma', kind: 'linux', kernel: 'k/vmlinuz', initrds: ['https://mirror.example.org/a,b/initrd.img'] }));
     site.store.createHost({ mac: '52:54:00:ee:00:04', profile: 'comma' });
-    const r = site.service.pxelinux({ mac: '52:54:00:ee:00:04', client: {}, record: false });
+    const r = await site.service.pxelinux({ mac: '52:54:00:ee:00:04', client: {}, record: false });
     expect(r.status).toBe(500);
     expect(r.body).toContain('initrd URL "https://mirror.example.org/a,b/initrd.img" contains ","');
     // iPXE takes it as it is: one initrd line per file.
-    expect(site.service.script({ mac: '52:54:00:ee:00:04', client: {}, record: false }).body).toContain('initrd --name initrd.img https://mirror.example.org/a,b/initrd.img || goto failed\n');
+    expect((await site.service.script({ mac: '52:54:00:ee:00:04', client: {}, record: false })).body).toContain('initrd --name initrd.img https://mirror.example.org/a,b/initrd.img || goto failed\n');
   });
 });

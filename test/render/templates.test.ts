@@ -114,7 +114,7 @@ describe('template layout', () => {
 
 // ---- golden files ------------------------------------------------------
 
-type Case = [golden: string, render: () => Rendered, template: string, host?: HostName];
+type Case = [golden: string, render: () => Promise<Rendered>, template: string, host?: HostName];
 
 const scriptCases: Case[] = [
   ['ipxe/web01-linux-debian.ipxe', () => site.script('web01'), 'ipxe/linux.ipxe', 'web01'],
@@ -158,7 +158,7 @@ describe.each([
   ['per-host files', fileCases],
 ])('%s', (_, cases) => {
   it.each(cases)('%s', async (golden, render, template) => {
-    const r = render();
+    const r = await render();
     expect(r.body.startsWith('chainboot: cannot render') ? r.body : r.status).toBe(200);
     expect(r.template).toBe(template);
     expect(lintFor(template, r.body)).toEqual([]);
@@ -167,8 +167,8 @@ describe.each([
 });
 
 describe('what the golden files rest on', () => {
-  it('a Linux kernel line names each initrd, and each initrd is loaded under that name', () => {
-    const body = site.script('web01').body;
+  it('a Linux kernel line names each initrd, and each initrd is loaded under that name', async () => {
+    const body = (await site.script('web01')).body;
     const kernel = body.split('\n').find((l) => l.startsWith('kernel '))!;
     expect(kernel.split(' ').filter((w) => w.startsWith('initrd='))).toEqual(['initrd=initrd.gz', 'initrd=firmware.cpio.gz']);
     expect(body).toContain(`initrd --name initrd.gz ${BASE_URL}/assets/debian12/initrd.gz || goto failed\n`);
@@ -178,13 +178,13 @@ describe('what the golden files rest on', () => {
     expect(order).toEqual(['imgfree', 'kernel', 'initrd', 'initrd', 'boot']);
   });
 
-  it('the profile command line is rendered for the host', () => {
-    expect(site.script('web01').body).toContain(`url=${BASE_URL}/hosts/52-54-00-00-00-01/preseed.cfg hostname=web01 domain=lab.example console=ttyS0 || goto failed`);
-    expect(site.pxelinux('web01').body).toContain(`  APPEND auto=true priority=critical url=${BASE_URL}/hosts/52-54-00-00-00-01/preseed.cfg hostname=web01 domain=lab.example console=ttyS0\n`);
+  it('the profile command line is rendered for the host', async () => {
+    expect((await site.script('web01')).body).toContain(`url=${BASE_URL}/hosts/52-54-00-00-00-01/preseed.cfg hostname=web01 domain=lab.example console=ttyS0 || goto failed`);
+    expect((await site.pxelinux('web01')).body).toContain(`  APPEND auto=true priority=critical url=${BASE_URL}/hosts/52-54-00-00-00-01/preseed.cfg hostname=web01 domain=lab.example console=ttyS0\n`);
   });
 
-  it('wimboot gets every file under its own name, twice', () => {
-    const lines = site.script('win01').body.split('\n').filter((l) => l.startsWith('initrd '));
+  it('wimboot gets every file under its own name, twice', async () => {
+    const lines = (await site.script('win01')).body.split('\n').filter((l) => l.startsWith('initrd '));
     expect(lines.map((l) => ipxeCommands(l)[0]!.argv)).toEqual([
       ['initrd', '--name', 'BCD', `${BASE_URL}/assets/win11/boot/bcd`, 'BCD'],
       ['initrd', '--name', 'boot.sdi', `${BASE_URL}/assets/win11/boot/boot.sdi`, 'boot.sdi'],
@@ -195,8 +195,8 @@ describe('what the golden files rest on', () => {
     ]);
   });
 
-  it('the menu offers each entry and local boot, and comes back with the choice', () => {
-    const body = site.script('pick01').body;
+  it('the menu offers each entry and local boot, and comes back with the choice', async () => {
+    const body = (await site.script('pick01')).body;
     expect(body.split('\n').filter((l) => l.startsWith('item '))).toEqual([
       'item debian12 Debian 12 installer',
       'item rocky9 Rocky Linux 9 installer',
@@ -207,11 +207,11 @@ describe('what the golden files rest on', () => {
     expect(body).toContain('choose --default rocky9 --timeout 15000 target || goto local\n');
     expect(body).toContain(`chain --autofree ${BASE_URL}/ipxe?mac=52-54-00-00-00-0a&choice=\${target:uristring} || goto failed\n`);
     // A choice that is not on the menu gets the menu again.
-    expect(site.script('pick01', 'win11').template).toBe('ipxe/menu.ipxe');
+    expect((await site.script('pick01', 'win11')).template).toBe('ipxe/menu.ipxe');
   });
 
-  it('the entry script asks for this machine by MAC and hands back to the firmware on failure', () => {
-    const body = site.service.entry().body;
+  it('the entry script asks for this machine by MAC and hands back to the firmware on failure', async () => {
+    const body = (await site.service.entry()).body;
     const chain = body.split('\n').find((l) => l.startsWith('chain '))!;
     const [cmd, fallback] = ipxeCommands(chain);
     expect(cmd!.argv.slice(0, 2)).toEqual(['chain', '--autofree']);
@@ -223,32 +223,32 @@ describe('what the golden files rest on', () => {
     expect(body.slice(body.indexOf('\n:failed\n'))).toMatch(/\necho chainboot: [^\n]+\n[\s\S]*\nexit 1\n$/);
   });
 
-  it('debconf values are written bare, as debconf reads them', () => {
-    const entries = preseedEntries(site.file('web01', 'preseed.cfg').body);
+  it('debconf values are written bare, as debconf reads them', async () => {
+    const entries = preseedEntries((await site.file('web01', 'preseed.cfg')).body);
     const value = (q: string) => entries.find((e) => e.question === q)?.value;
     expect(value('passwd/root-password-crypted')).toBe(HOSTS.web01.variables.root_password_hash);
     expect(value('netcfg/get_hostname')).toBe('web01');
     expect(value('partman-auto/disk')).toBe('/dev/sda');
   });
 
-  it('the XML carries the password as written, escaped for XML only', () => {
-    const body = site.file('win01', 'unattend.xml').body;
+  it('the XML carries the password as written, escaped for XML only', async () => {
+    const body = (await site.file('win01', 'unattend.xml')).body;
     expect(body).toContain('<Value>Pa&#60;ss&#62;&#38;&#34;word&#39;</Value>');
     expect(body).toContain('<ComputerName>win01</ComputerName>');
   });
 
-  it('batch files are CRLF throughout', () => {
+  it('batch files are CRLF throughout', async () => {
     for (const f of ['autorun.bat', 'startnet.cmd', 'diskpart.txt']) {
-      const body = site.file('win01', f).body;
+      const body = (await site.file('win01', f)).body;
       expect(body.split('\r\n').every((l) => !l.includes('\n'))).toBe(true);
       expect(body.endsWith('\r\n')).toBe(true);
     }
   });
 
-  it('a Windows computer name longer than 15 characters is refused, naming it', () => {
+  it('a Windows computer name longer than 15 characters is refused, naming it', async () => {
     site.store.updateHost(HOSTS.win02.mac, { hostname: 'averyveryverylongname.lab.example' });
     try {
-      const r = site.file('win02', 'unattend.xml');
+      const r = await site.file('win02', 'unattend.xml');
       expect(r.status).toBe(500);
       expect(r.body).toContain('"averyveryverylongname.lab.example" is too long for a Windows computer name');
     } finally {
@@ -273,8 +273,8 @@ describe('rendered the same without the engine newline rule', () => {
     return plain.get(target)!;
   };
 
-  it.each([...scriptCases, ...pxelinuxCases, ...fileCases].filter((c) => c[3] !== undefined))('%s', (_, render, template, hostName) => {
-    const r = render();
+  it.each([...scriptCases, ...pxelinuxCases, ...fileCases].filter((c) => c[3] !== undefined))('%s', async (_, render, template, hostName) => {
+    const r = await render();
     const mac = HOSTS[hostName!].mac;
     const { host, profile } = site.store.hostAndProfile(mac);
     const target = targetFor(template);
