@@ -20,10 +20,13 @@ export const TOKEN = 'test-admin-token-0123456789abcdef';
 export { TEST_BACKEND };
 
 const open = new Set<Backend>();
-afterAll(async () => {
-  await Promise.all([...open].map((b) => b.close()));
-  open.clear();
-});
+// Under vitest: closed after the file's tests. A bench that imports this (bench/fuzz) closes its stacks itself.
+if (process.env.VITEST) {
+  afterAll(async () => {
+    await Promise.all([...open].map((b) => b.close()));
+    open.clear();
+  });
+}
 
 /** A backend of this run's kind over a new, empty database; closed after the file's tests at the latest. */
 export async function openTestBackend(opts: { now?: () => number } = {}): Promise<Backend> {
