@@ -205,7 +205,7 @@ describe('PostgreSQL backend, two nodes on one database', () => {
     await a.store.updateHost(MAC(2), { dhcpMode: 'follow' });
     await until('B sees the host as follow', () => b.hostLookup(MAC(2))?.dhcpMode === 'follow');
     // Many hosts at once (an import): every one arrives.
-    await a.store.importHosts(Array.from({ length: 300 }, (_, i) => ({ mac: MAC(100 + i), profile: '' })));
+    await a.store.importHosts(Array.from({ length: 300 }, (_, i) => ({ line: i + 1, mac: MAC(100 + i), profile: '' })));
     await until('B sees all 300 imported hosts', () => b.hostLookup.stats.hosts === 301);
     expect(b.hostLookup(MAC(399))).toEqual({ dhcpMode: 'follow' });
   });

@@ -142,7 +142,7 @@ describe('a task, from assignment to local boot', () => {
     const batch = ok.body[0].batch;
     expect(new Set(ok.body.map((t: any) => t.batch))).toEqual(new Set([batch]));
     expect((await api('GET', `/tasks?batch=${batch}`)).body.total).toBe(20);
-    for (const mac of [macs[0], macs[19]]) expect(await boot(mac)).toContain('rocky9/vmlinuz');
+    for (const mac of [macs[0]!, macs[19]!]) expect(await boot(mac)).toContain('rocky9/vmlinuz');
     expect(await boot('52:54:00:bb:01:00')).toMatch(/^exit/m);
 
     const unknown = await api('POST', '/tasks', { profile: 'rocky-9', macs: [macs[0], '52:54:00:ff:ff:ff'] });
