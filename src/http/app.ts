@@ -102,6 +102,7 @@ export function createApp(deps: AppDeps): Hono {
       admin: deps.admin,
       store: deps.store,
       queries: uiQueriesFor(deps.backend),
+      fresh: () => deps.backend.fresh(),
       boot: deps.boot,
       engine: deps.engine,
       tasks: deps.tasks,

@@ -149,8 +149,9 @@ describe('PostgreSQL backend, two nodes on one database', () => {
       ['Alpha', ['10.30.0.0/16'], 1],
       ['branch', ['10.21.0.0/16'], 2],
     ]);
-    // A copy each time: a caller sorting it does not change the view.
-    b.siteList().reverse();
+    // One array until the sites change (the site directory rebuilds its matcher only then), and frozen: no caller can change the view.
+    expect(b.siteList()).toBe(b.siteList());
+    expect(() => b.siteList().reverse()).toThrow(TypeError);
     expect(b.siteList()[0]!.name).toBe('Alpha');
     await a.sites.remove('Alpha');
     await b.fresh();

@@ -116,7 +116,8 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
     latest = new Map(rows.map((t) => [t.name, t]));
   }
   async function loadSites(): Promise<void> {
-    siteRows = await sites.list();
+    // Frozen: every caller gets this one array (the site directory compares it) and none may change it.
+    siteRows = Object.freeze(await sites.list()) as Site[];
   }
 
   /**
@@ -383,12 +384,24 @@ export async function openPgBackend(url: string, opts: { now?: () => number; mig
   }, HOSTS_RELOAD_EVERY_MS);
   hostsTimer.unref();
 
+  async function thenFresh<T>(write: Promise<T>): Promise<T> {
+    const r = await write;
+    await fresh();
+    return r;
+  }
+
   const backend: PgBackend = {
     kind: 'postgres',
     where,
-    store,
+    // A template or site written through this node is in this node's views when the write resolves (other nodes: at their next fresh()).
+    store: { ...store, saveTemplate: (...a: Parameters<typeof store.saveTemplate>) => thenFresh(store.saveTemplate(...a)) },
     tasks,
-    sites,
+    sites: {
+      ...sites,
+      create: (...a: Parameters<typeof sites.create>) => thenFresh(sites.create(...a)),
+      replace: (...a: Parameters<typeof sites.replace>) => thenFresh(sites.replace(...a)),
+      remove: (...a: Parameters<typeof sites.remove>) => thenFresh(sites.remove(...a)),
+    },
     writeEvents: (events, seen) => store.writeEvents(events, seen),
     templates: { latestTemplate: (name: string) => latest.get(name) },
     // The same array until the sites change (the site directory rebuilds its matcher only then); never mutated.
