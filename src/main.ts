@@ -220,6 +220,7 @@ export async function serve(cfg: Config, log: Logger, opts: ServeOptions = {}): 
     server.close();
     throw err;
   }
+  log.info({ database: s.backend.kind, where: s.backend.where }, s.backend.kind === 'postgres' ? `state in PostgreSQL at ${s.backend.where} (nodes on the same database serve as one)` : `state in SQLite at ${s.backend.where}`);
   // `chainboot restore` refuses while this file names a live serve.
   const removePidFile = writePidFile(cfg.dataDir);
   // The Node request/response pair travels in env: getConnInfo needs it.
