@@ -1,4 +1,4 @@
-// Seeds a fresh chainboot database for bench/render: a few linux profiles
+// Seeds a fresh chainboot database (SQLite, or PostgreSQL under DATABASE_URL) for bench/render: a few linux profiles
 // (through profileInputSchema and the store, as the API would), and writes a
 // host-os.conf with N hosts spread over them plus the list of their MACs.
 // The hosts themselves go in through "chainboot import", so the bench also
@@ -9,8 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dist = new URL('../dist/src/', import.meta.url);
-const { openDb } = await import(new URL('db/client.js', dist).href);
-const { createStore } = await import(new URL('db/store.js', dist).href);
+const { openBackend } = await import(new URL('db/backend.js', dist).href);
 const { profileInputSchema } = await import(new URL('boot/profile.js', dist).href);
 
 const [dataDir, hostsArg, hostOsFile, macFile] = process.argv.slice(2);
@@ -61,10 +60,10 @@ const PROFILES = [
   },
 ];
 
-const db = openDb(join(dataDir, 'chainboot.db'));
+// SQLite in DATA_DIR, or PostgreSQL when DATABASE_URL names it (as serve and import do).
+const backend = await openBackend({ databaseUrl: process.env.DATABASE_URL || undefined, file: join(dataDir, 'chainboot.db') });
 try {
-  const store = createStore(db);
-  for (const p of PROFILES) store.createProfile(profileInputSchema.parse(p));
+  for (const p of PROFILES) await backend.store.createProfile(profileInputSchema.parse(p));
 
   // Locally administered unicast MACs (02:…), one per host, in a fixed order
   // so runs are comparable; hostnames node00001 ….
@@ -82,5 +81,5 @@ try {
   writeFileSync(macFile, macs.join('\n') + '\n');
   process.stdout.write(`seeded ${PROFILES.length} profiles; wrote ${count} host lines to ${hostOsFile}\n`);
 } finally {
-  db.$client.close();
+  await backend.close();
 }

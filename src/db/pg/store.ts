@@ -122,6 +122,20 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
     return p;
   }
 
+  /*
+   * The boot path's reads (every /ipxe asks for its host and profile, maybe a
+   * profile by name or id) as named prepared statements: built once, and
+   * parsed and planned once per pooled connection instead of per request.
+   */
+  const hostAndProfileStmt = db
+    .select({ host: hosts, profile: profiles })
+    .from(hosts)
+    .leftJoin(profiles, eq(profiles.id, hosts.profileId))
+    .where(eq(hosts.mac, sql.placeholder('mac')))
+    .prepare('chainboot_host_and_profile');
+  const profileByNameStmt = db.select().from(profiles).where(eq(profiles.name, sql.placeholder('name'))).prepare('chainboot_profile_by_name');
+  const profileByIdStmt = db.select().from(profiles).where(eq(profiles.id, sql.placeholder('id'))).prepare('chainboot_profile_by_id');
+
   const withProfileName = { host: hosts, profile: profiles.name };
   function view(r: { host: Host; profile: string | null }): HostView {
     return { ...r.host, profile: r.profile, secrets: maskSecrets(r.host.secrets) };
@@ -201,10 +215,11 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
       return db.select().from(profiles).orderBy(bytewise(profiles.name));
     },
     async getProfile(name: string): Promise<Profile | undefined> {
-      return profileNamed(db, name);
+      const [p] = await profileByNameStmt.execute({ name });
+      return p;
     },
     async getProfileById(id: number): Promise<Profile | undefined> {
-      const [p] = await db.select().from(profiles).where(eq(profiles.id, id));
+      const [p] = await profileByIdStmt.execute({ id });
       return p;
     },
     async createProfile(input: ProfileInput): Promise<Profile> {
@@ -294,7 +309,7 @@ export function createPgStore(db: PgDb, now: () => number = Date.now) {
     },
     /** The boot hot path: host and its profile, in one query. */
     async hostAndProfile(mac: string): Promise<{ host: Host | undefined; profile: Profile | undefined }> {
-      const [r] = await db.select({ host: hosts, profile: profiles }).from(hosts).leftJoin(profiles, eq(profiles.id, hosts.profileId)).where(eq(hosts.mac, mac));
+      const [r] = await hostAndProfileStmt.execute({ mac });
       return { host: r?.host, profile: r?.profile ?? undefined };
     },
     async listHosts(opts: { q?: string; limit?: number; offset?: number } = {}): Promise<{ total: number; hosts: HostView[] }> {

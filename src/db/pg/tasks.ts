@@ -66,7 +66,16 @@ export function createPgTaskStore(db: PgDb, getSecret: () => string | Promise<st
     profile: profiles.name,
   };
 
+  /** openOf over the pool, prepared (every boot of a known host asks it). */
+  const openOfStmt = db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.hostId, sql.placeholder('hostId')), inArray(tasks.state, ACTIVE_TASK_STATES)))
+    .orderBy(desc(tasks.id))
+    .prepare('chainboot_open_tasks_of_host');
+
   function openOf(q: Q, hostId: number): Promise<Task[]> {
+    if (q === db) return openOfStmt.execute({ hostId });
     return q
       .select()
       .from(tasks)
