@@ -41,24 +41,30 @@ export interface RetentionOptions {
 
 const DAY_MS = 86_400_000;
 
-export function createRetention(db: Db, opts: RetentionOptions = {}) {
-  const sqlite = db.$client;
+/** The statements a retention pass runs, on whichever database: each deletes at most `limit` rows and returns how many it deleted. */
+export interface RetentionOps {
+  /** Events older than `cutoff` (ms), oldest first. */
+  deleteOlder(cutoff: number, limit: number): number | Promise<number>;
+  /** Events with an id up to `id`, lowest first. */
+  deleteUpTo(id: number, limit: number): number | Promise<number>;
+  /** The newest event id, or null for none. */
+  maxId(): number | null | Promise<number | null>;
+}
+
+/** Passes over `ops`, one at a time, in batches with a pause between them (SQLite: createRetention; PostgreSQL: createPgRetention). */
+export function retentionPasses(ops: RetentionOps, opts: RetentionOptions = {}) {
   const batchSize = opts.batchSize ?? 2000;
   const now = opts.now ?? Date.now;
   const pause = opts.pause ?? (() => new Promise<void>((r) => setImmediate(r)));
-  // Both walk an index from its old end, LIMITed: each batch costs the same however big the table.
-  const deleteOlder = sqlite.prepare('DELETE FROM boot_events WHERE id IN (SELECT id FROM boot_events WHERE at < ? ORDER BY at LIMIT ?)');
-  const deleteUpTo = sqlite.prepare('DELETE FROM boot_events WHERE id IN (SELECT id FROM boot_events WHERE id <= ? ORDER BY id LIMIT ?)');
-  const maxId = sqlite.prepare('SELECT max(id) FROM boot_events').pluck();
   let running: Promise<RetentionResult> | null = null;
 
   async function pass(policy: RetentionPolicy): Promise<RetentionResult> {
     const t0 = performance.now();
     const r: RetentionResult = { byAge: 0, byCount: 0, batches: 0, ms: 0, maxBatchMs: 0 };
     let last = 0;
-    const batch = (stmt: typeof deleteOlder, arg: number): number => {
+    const batch = async (op: (arg: number, limit: number) => number | Promise<number>, arg: number): Promise<number> => {
       const b0 = performance.now();
-      const n = stmt.run(arg, batchSize).changes;
+      const n = await op(arg, batchSize);
       r.batches++;
       last = performance.now() - b0;
       r.maxBatchMs = Math.max(r.maxBatchMs, last);
@@ -68,18 +74,18 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
       // Fixed at the start of the pass: events arriving during it are never old enough.
       const cutoff = now() - policy.maxAgeDays * DAY_MS;
       while (!opts.stopped?.()) {
-        const n = batch(deleteOlder, cutoff);
+        const n = await batch(ops.deleteOlder, cutoff);
         r.byAge += n;
         if (n < batchSize) break;
         await pause(last);
       }
     }
-    if (policy.maxCount > 0) {
-      const top = maxId.get() as number | null;
+    if (policy.maxCount > 0 && !opts.stopped?.()) {
+      const top = await ops.maxId();
       if (top !== null && top > policy.maxCount) {
         const upTo = top - policy.maxCount;
         while (!opts.stopped?.()) {
-          const n = batch(deleteUpTo, upTo);
+          const n = await batch(ops.deleteUpTo, upTo);
           r.byCount += n;
           if (n < batchSize) break;
           await pause(last);
@@ -103,6 +109,22 @@ export function createRetention(db: Db, opts: RetentionOptions = {}) {
       return running;
     },
   };
+}
+
+export function createRetention(db: Db, opts: RetentionOptions = {}) {
+  const sqlite = db.$client;
+  // Both walk an index from its old end, LIMITed: each batch costs the same however big the table.
+  const deleteOlder = sqlite.prepare('DELETE FROM boot_events WHERE id IN (SELECT id FROM boot_events WHERE at < ? ORDER BY at LIMIT ?)');
+  const deleteUpTo = sqlite.prepare('DELETE FROM boot_events WHERE id IN (SELECT id FROM boot_events WHERE id <= ? ORDER BY id LIMIT ?)');
+  const maxId = sqlite.prepare('SELECT max(id) FROM boot_events').pluck();
+  return retentionPasses(
+    {
+      deleteOlder: (cutoff, limit) => deleteOlder.run(cutoff, limit).changes,
+      deleteUpTo: (id, limit) => deleteUpTo.run(id, limit).changes,
+      maxId: () => maxId.get() as number | null,
+    },
+    opts,
+  );
 }
 
 // ---- in a worker thread (serve) ------------------------------------------

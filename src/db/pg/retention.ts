@@ -15,9 +15,7 @@
  * the rows it deleted itself.
  */
 import type { PgDb } from './client.js';
-import type { RetentionOptions, RetentionPolicy, RetentionResult } from '../retention.js';
-
-const DAY_MS = 86_400_000;
+import { retentionPasses, type RetentionOptions } from '../retention.js';
 
 // Both walk an index from its old end, LIMITed: each batch costs the same however big the table.
 // SKIP LOCKED: two nodes' passes at once take different rows instead of waiting for (or deadlocking with) each other.
@@ -27,64 +25,16 @@ const MAX_ID = 'select max(id)::text as top from boot_events';
 
 export function createPgRetention(db: PgDb, opts: RetentionOptions = {}) {
   const pool = db.$client;
-  const batchSize = opts.batchSize ?? 2000;
-  const now = opts.now ?? Date.now;
-  const pause = opts.pause ?? (() => new Promise<void>((r) => setImmediate(r)));
-  let running: Promise<RetentionResult> | null = null;
-
-  async function pass(policy: RetentionPolicy): Promise<RetentionResult> {
-    const t0 = performance.now();
-    const r: RetentionResult = { byAge: 0, byCount: 0, batches: 0, ms: 0, maxBatchMs: 0 };
-    let last = 0;
-    const batch = async (text: string, arg: number): Promise<number> => {
-      const b0 = performance.now();
-      const res = await pool.query(text, [arg, batchSize]);
-      r.batches++;
-      last = performance.now() - b0;
-      r.maxBatchMs = Math.max(r.maxBatchMs, last);
-      return res.rowCount ?? 0;
-    };
-    if (policy.maxAgeDays > 0) {
-      // Fixed at the start of the pass: events arriving during it are never old enough.
-      const cutoff = now() - policy.maxAgeDays * DAY_MS;
-      while (!opts.stopped?.()) {
-        const n = await batch(DELETE_OLDER, cutoff);
-        r.byAge += n;
-        if (n < batchSize) break;
-        await pause(last);
-      }
-    }
-    if (policy.maxCount > 0 && !opts.stopped?.()) {
-      const { rows } = await pool.query<{ top: string | null }>(MAX_ID);
-      const top = rows[0]?.top == null ? null : Number(rows[0].top);
-      if (top !== null && top > policy.maxCount) {
-        const upTo = top - policy.maxCount;
-        while (!opts.stopped?.()) {
-          const n = await batch(DELETE_UP_TO, upTo);
-          r.byCount += n;
-          if (n < batchSize) break;
-          await pause(last);
-        }
-      }
-    }
-    r.ms = performance.now() - t0;
-    return r;
-  }
-
-  return {
-    /** Resolves when no pass runs (shutdown waits for it before closing the pool). */
-    idle(): Promise<void> {
-      return running ? running.then(
-        () => undefined,
-        () => undefined,
-      ) : Promise.resolve();
+  const deleted = async (text: string, arg: number, limit: number) => (await pool.query(text, [arg, limit])).rowCount ?? 0;
+  return retentionPasses(
+    {
+      deleteOlder: (cutoff, limit) => deleted(DELETE_OLDER, cutoff, limit),
+      deleteUpTo: (id, limit) => deleted(DELETE_UP_TO, id, limit),
+      async maxId() {
+        const { rows } = await pool.query<{ top: string | null }>(MAX_ID);
+        return rows[0]?.top == null ? null : Number(rows[0].top);
+      },
     },
-    /** One pass; a pass asked for while one runs joins it. */
-    run(policy: RetentionPolicy): Promise<RetentionResult> {
-      running ??= pass(policy).finally(() => {
-        running = null;
-      });
-      return running;
-    },
-  };
+    opts,
+  );
 }
