@@ -43,7 +43,7 @@ function binDir(): string | null {
 
 export function startPostgres(): PgCluster {
   const problem = pgProblem();
-  if (problem) throw new Error(problem);
+  if (problem) throw new Error(`PostgreSQL cannot run here: ${problem}`);
   const bin = binDir()!;
   const dir = mkdtempSync(join(tmpdir(), 'chainboot-pg-'));
   chmodSync(dir, 0o755);
