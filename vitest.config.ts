@@ -20,6 +20,10 @@ const onBothBackends = [
   'test/metrics/http.test.ts',
   'test/limits/api.test.ts',
   'test/satellite/centre.test.ts',
+  'test/http/assets.test.ts',
+  'test/http/loaders-route.test.ts',
+  'test/limits/conn-limit.test.ts',
+  'test/fuzz/fuzz.test.ts',
 ];
 
 export default defineConfig({
