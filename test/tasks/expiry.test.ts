@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeStack } from '../helpers/services.js';
 import { profileInputSchema } from '../../src/boot/profile.js';
+import { TASK_RESERVE_GUARD_MS } from '../../src/boot/service.js';
 
 async function stack() {
   let clock = 1_000_000;
@@ -35,6 +36,22 @@ describe('task timing', () => {
       ['served', 'boot'],
       ['expired', 'sweeper'],
     ]);
+  });
+
+  it('hands a task out once within the re-serve guard, again after it (a reboot before check-in)', async () => {
+    const s = await stack();
+    const [t] = await s.admin.assignTasks({ profile: 'wipe', mac: '08:00:27:00:00:01' });
+    expect(await s.script()).toContain('wipe.ipxe');
+    // The same boot asking again at once (a retry, or its request reaching a second node): no task.
+    s.tick(TASK_RESERVE_GUARD_MS - 1);
+    expect(await s.script()).toMatch(/^exit/m);
+    // A real reboot comes later: the task is handed out again.
+    s.tick(1);
+    expect(await s.script()).toContain('wipe.ipxe');
+    expect((await s.tasks.history(t!.id)).map((h) => h.toState)).toEqual(['pending', 'served', 'served']);
+    await s.events.flush();
+    const summaries = (await s.store.listEvents({ mac: '08:00:27:00:00:01', kinds: ['script'] })).map((e) => e.result);
+    expect(summaries.some((r) => r.includes(`task ${t!.id} was handed out ${TASK_RESERVE_GUARD_MS - 1} ms ago, not again`))).toBe(true);
   });
 
   it('waits for "not before", and expires an unserved task at its expiry', async () => {
