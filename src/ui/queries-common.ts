@@ -3,7 +3,7 @@
  * SQLite, queries-pg.ts over PostgreSQL) share: the interface, the row
  * types, the search patterns and the mapping of rows to what the pages show.
  */
-import type { TaskState } from '../db/schema.js';
+import type { BootEvent, TaskState } from '../db/schema.js';
 
 export const HOST_SORTS = ['mac', 'hostname', 'profile', 'action', 'lastSeen', 'task', 'status'] as const;
 export type HostSort = (typeof HOST_SORTS)[number];
@@ -56,16 +56,7 @@ export interface Transfers {
 }
 
 /** A boot event that failed, as the dashboard lists it. */
-export interface FailedEvent {
-  id: number;
-  at: number;
-  mac: string | null;
-  clientIp: string | null;
-  kind: string;
-  request: string;
-  result: string;
-  status: number;
-}
+export type FailedEvent = Pick<BootEvent, 'id' | 'at' | 'mac' | 'clientIp' | 'kind' | 'request' | 'result' | 'status'>;
 
 /** The UI's read models, whichever database answers them. */
 export interface UiQueries {

@@ -11,14 +11,13 @@
  * the reason (pgProblem()); nothing is skipped.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { profileInputSchema } from '../../src/boot/profile.js';
 import { parseSiteInput } from '../../src/sites/model.js';
 import { openPgBackend, LISTEN_APPLICATION_NAME, type PgBackend } from '../../src/db/pg/backend.js';
 import { openBackend } from '../../src/db/backend.js';
 import { redactUrl } from '../../src/db/pg/client.js';
 import type { NewBootEvent } from '../../src/db/schema.js';
-import { pgProblem, startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { pgProblem, pgQuery, startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { createIcuDatabase } from './backends.js';
 
 let cluster: PgCluster | undefined;
@@ -67,15 +66,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-async function sql<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = pgQuery;
 
 const MAC = (i: number) => `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 

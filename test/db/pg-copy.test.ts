@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { getTableColumns, getTableName } from 'drizzle-orm';
 import { loadConfig } from '../../src/config.js';
 import { buildServices } from '../../src/main.js';
@@ -19,21 +18,12 @@ import { openDb } from '../../src/db/client.js';
 import { createStore } from '../../src/db/store.js';
 import * as sqliteSchema from '../../src/db/schema.js';
 import { PG_TABLES } from '../../src/db/pg/schema.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { pgQuery, startPostgres, type PgCluster } from '../helpers/postgres.js';
 
 let cluster: PgCluster;
 let tmp: string;
 let source: string;
 
-async function pgQuery<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   cluster = startPostgres();

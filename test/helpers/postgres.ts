@@ -80,3 +80,14 @@ export function startPostgres(): PgCluster {
     },
   };
 }
+
+/** One statement on a connection of its own (opened and closed around it): the rows. */
+export async function pgQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
