@@ -32,6 +32,7 @@ import { createSiteDirectory } from './sites/store.js';
 import { createSiteAdmin } from './sites/admin.js';
 import { createAssetVersions } from './sites/asset-version.js';
 import { parseIpv4 } from './dhcp/packet.js';
+import { isPostgresUrl, redactUrl } from './db/url.js';
 
 const USAGE = `usage: chainboot <command> [arguments] [settings]
 
@@ -153,7 +154,7 @@ function print(v: unknown): void {
 
 /** The database URL without its password, for messages. */
 function shownUrl(url: string): string {
-  return url.replace(/:[^:@/]*@/, ':***@').slice(0, 120);
+  return redactUrl(url).slice(0, 120);
 }
 
 /**
@@ -162,7 +163,7 @@ function shownUrl(url: string): string {
  */
 function usesPostgres(cfg: Config): boolean {
   if (!cfg.databaseUrl) return false;
-  if (/^postgres(ql)?:\/\//i.test(cfg.databaseUrl)) return true;
+  if (isPostgresUrl(cfg.databaseUrl)) return true;
   throw new InvalidInputError(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${shownUrl(cfg.databaseUrl)}"); leave it unset for the embedded SQLite file in --data-dir`);
 }
 

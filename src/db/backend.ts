@@ -20,6 +20,7 @@
  * change notifications between requests.
  */
 import { randomBytes } from 'node:crypto';
+import { isPostgresUrl, redactUrl } from './url.js';
 import type { Host, NewBootEvent, Site, TemplateVersion } from './schema.js';
 import type { SeenHost, Store } from './store.js';
 import type { TaskStore } from '../tasks/store.js';
@@ -106,11 +107,11 @@ export function asyncStore<T extends object>(o: T): Async<T> {
 
 /** Opens the backend the options name, with its migrations applied. */
 export async function openBackend(opts: BackendOptions): Promise<Backend> {
-  if (opts.databaseUrl && /^postgres(ql)?:\/\//i.test(opts.databaseUrl)) {
+  if (opts.databaseUrl && isPostgresUrl(opts.databaseUrl)) {
     const { openPgBackend } = await import('./pg/backend.js');
     return openPgBackend(opts.databaseUrl, opts);
   }
-  if (opts.databaseUrl) throw new Error(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${opts.databaseUrl.replace(/:[^:@/]*@/, ':***@').slice(0, 80)}"); leave it unset for the embedded SQLite file`);
+  if (opts.databaseUrl) throw new Error(`DATABASE_URL must be a postgres:// or postgresql:// URL (got "${redactUrl(opts.databaseUrl).slice(0, 80)}"); leave it unset for the embedded SQLite file`);
   return openSqliteBackend(opts.file, opts);
 }
 

@@ -9,6 +9,9 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { join } from 'node:path';
 import * as schema from './schema.js';
 import { migrationsDir } from '../../paths.js';
+import { redactUrl } from '../url.js';
+
+export { isPostgresUrl, redactUrl } from '../url.js';
 
 export type PgDb = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
@@ -16,21 +19,6 @@ export const pgMigrationsDir = join(migrationsDir, 'pg');
 
 /** The advisory lock (one bigint key) held while migrations are applied. */
 const MIGRATION_LOCK = 0x6362_0000;
-
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
-}
-
-/** The URL with its password replaced, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
-}
 
 export async function openPg(url: string, opts: { migrate?: boolean; max?: number } = {}): Promise<PgDb> {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
